@@ -1,0 +1,247 @@
+"""`gongkai`: the pipeline by hand. Errors are one clear line and a non-zero exit, not a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gongkai.config import DataDir, data_dir
+
+
+class CliError(Exception):
+    """Shown to the user as one line."""
+
+
+def _sources(args: argparse.Namespace):
+    from harvesters.registry import RegistryError, load_sources
+
+    try:
+        sources = load_sources(args.sources)
+    except (OSError, RegistryError) as exc:
+        raise CliError(f"cannot read the source registry: {exc}") from exc
+    if getattr(args, "only", None):
+        wanted = set(args.only)
+        unknown = wanted - {s.id for s in sources}
+        if unknown:
+            raise CliError(f"unknown source(s): {', '.join(sorted(unknown))}")
+        sources = [s for s in sources if s.id in wanted]
+    return sources
+
+
+def _stage(name: str):
+    print(f"· {name}…", file=sys.stderr, flush=True)
+    return time.monotonic()
+
+
+def _done(started: float) -> None:
+    print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    data.root.mkdir(parents=True, exist_ok=True)
+    sources = _sources(args)
+    run_id = pipeline.new_run_id()
+    print(f"run {run_id}: {len(sources)} sources, data in {data.root}", file=sys.stderr)
+    t = _stage("harvest")
+    if args.live:
+        pipeline.harvest(data, run_id, sources, registry=args.sources)
+    else:
+        with pipeline.sandbox(
+            data,
+            per_source=args.per_source,
+            seed=args.seed,
+            faults=args.faults,
+            registry=args.sources,
+        ) as sb:
+            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url, registry=args.sources)
+    _done(t)
+    t = _stage("map and validate")
+    results = pipeline.map_validate(data, run_id, sources)
+    _done(t)
+    t = _stage("publish")
+    pipeline.publish(data, run_id, results, sources)
+    _done(t)
+    report = pipeline.account(data, run_id, results)
+    for sid, row in report["sources"].items():
+        print(pipeline.summary_line(sid, row))
+    print(pipeline.summary_line("total", report["totals"]))
+    status = 0 if not report["totals"]["unaccounted"] else 1
+    if not args.no_serve:
+        return cmd_serve(args)
+    return status
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from harvesters.sandbox.server import serve
+
+    data = data_dir(args.data_dir)
+    serve(
+        _sources(args),
+        truth=data.truth,
+        host=args.host,
+        port=args.port,
+        per_source=args.per_source,
+        seed=args.seed,
+        faults=args.faults,
+    )
+    return 0
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    sources = _sources(args)
+    run_id = args.run_id or pipeline.new_run_id()
+    if args.live or args.sandbox_url:
+        pipeline.harvest(data, run_id, sources, sandbox_url=args.sandbox_url, registry=args.sources)
+    else:
+        with pipeline.sandbox(data, per_source=args.per_source, registry=args.sources) as sb:
+            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url, registry=args.sources)
+    print(run_id)
+    return 0
+
+
+def _latest_run(data: DataDir) -> str:
+    runs = sorted(p.name for p in data.runs.glob("*T*Z") if (p / "items").is_dir())
+    if not runs:
+        raise CliError(f"no harvest run in {data.root}; run `gongkai harvest` first")
+    return runs[-1]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    run_id = args.run_id or _latest_run(data)
+    results = pipeline.map_validate(data, run_id, _sources(args))
+    report = pipeline.account(data, run_id, results)
+    for sid, row in report["sources"].items():
+        print(pipeline.summary_line(sid, row))
+    print(pipeline.summary_line("total", report["totals"]))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    run_id = args.run_id or _latest_run(data)
+    sources = _sources(args)
+    results = pipeline.map_validate(data, run_id, sources)
+    gen = pipeline.publish(data, run_id, results, sources)
+    print(f"published run {run_id} as {gen.name}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from endpoint.server import NoDataError, serve
+
+    data = data_dir(args.data_dir)
+    if not data.root.is_dir():
+        raise CliError(f"no data directory at {data.root}: run `gongkai run` first")
+    try:
+        serve(data, host=args.host, port=args.port)
+    except NoDataError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from harvesters.extract import NotADetailPage, extract
+
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    try:
+        item = extract(body, args.url, family=args.family)
+    except NotADetailPage as exc:
+        raise CliError(f"{args.file}: not a notice detail page: {exc}") from exc
+    print(json.dumps(item, ensure_ascii=False, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gongkai", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, *, serve: bool = False, sandbox: bool = False):
+        sp.add_argument("--data-dir", default=None, help="default: $GONGKAI_DATA, else ./var")
+        sp.add_argument("--sources", type=Path, default=None, help="registry folder or YAML file")
+        sp.add_argument("--only", action="append", help="restrict to this source id (repeatable)")
+        if serve:
+            sp.add_argument("--host", default="127.0.0.1")
+            sp.add_argument("--port", type=int, default=8000)
+        if sandbox:
+            sp.add_argument("--per-source", type=int, default=20)
+            sp.add_argument("--seed", type=int, default=2014)
+            sp.add_argument("--faults", default=None, help="fault profile, e.g. realistic")
+
+    sp = sub.add_parser("run", help="the whole pipeline once, then serve")
+    common(sp, serve=True, sandbox=True)
+    sp.add_argument("--live", action="store_true", help="crawl the real portals")
+    sp.add_argument("--no-serve", action="store_true")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("sandbox", help="serve the sandbox portals on loopback")
+    common(sp, sandbox=True)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8700)
+    sp.set_defaults(func=cmd_sandbox)
+
+    sp = sub.add_parser("harvest", help="crawl (the sandbox by default)")
+    common(sp, sandbox=True)
+    sp.add_argument("--live", action="store_true")
+    sp.add_argument("--sandbox-url", default=None, help="crawl a sandbox already running here")
+    sp.add_argument("--run-id", default=None)
+    sp.set_defaults(func=cmd_harvest)
+
+    sp = sub.add_parser("validate", help="map and validate a harvest run")
+    common(sp)
+    sp.add_argument("--run-id", default=None)
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser("publish", help="map, validate and publish a harvest run")
+    common(sp)
+    sp.add_argument("--run-id", default=None)
+    sp.set_defaults(func=cmd_publish)
+
+    sp = sub.add_parser("serve", help="the SPARQL endpoint and pages")
+    common(sp, serve=True)
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("extract", help="parse one saved detail page, print the item")
+    sp.add_argument("file")
+    sp.add_argument("--url", required=True)
+    sp.add_argument("--family", default=None, choices=["trs", "trs2017", "hanweb", "generic"])
+    sp.set_defaults(func=cmd_extract)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"gongkai: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the user; the details are in the run's files
+        from gongkai.pipeline import PipelineError
+
+        if isinstance(exc, PipelineError | OSError):
+            print(f"gongkai: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""The stage functions: harvest → map+validate → publish, each with its inputs and outputs on disk.
+
+The CLI and the Airflow tasks call these same functions, so a stage can be re-run alone and a
+failing source never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gongkai.config import DataDir
+from harvesters.registry import Source
+
+BATCH = 500
+
+
+class PipelineError(RuntimeError):
+    """A stage could not run at all (as opposed to a source failing inside it)."""
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# -- sandbox -----------------------------------------------------------------------------------
+@dataclass
+class SandboxHandle:
+    url: str
+    served: int
+    process: subprocess.Popen
+
+
+@contextmanager
+def sandbox(
+    data: DataDir,
+    *,
+    per_source: int = 20,
+    seed: int = 2014,
+    faults: str | None = None,
+    registry: Path | None = None,
+    timeout: float = 600,
+) -> Iterator[SandboxHandle]:
+    """Start the sandbox in its own process on a free loopback port; stop it on exit."""
+    ready = data.sandbox / "ready.json"
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "harvesters.sandbox", "--port", "0", "--data-dir", str(data.root)]
+    cmd += ["--per-source", str(per_source), "--seed", str(seed), "--ready-file", str(ready)]
+    if faults:
+        cmd += ["--faults", faults]
+    if registry:
+        cmd += ["--registry", str(registry)]
+    proc = subprocess.Popen(cmd)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise PipelineError(f"sandbox exited with status {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise PipelineError("sandbox did not start in time")
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        yield SandboxHandle(info["url"], info["served"], proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# -- harvest -----------------------------------------------------------------------------------
+def harvest(
+    data: DataDir,
+    run_id: str,
+    sources: Iterable[Source],
+    *,
+    sandbox_url: str | None = None,
+    registry: Path | None = None,
+) -> None:
+    """Crawl the sources in a child process (Twisted's reactor runs once per process)."""
+    cmd = [sys.executable, "-m", "harvesters.crawl", "--data-dir", str(data.root)]
+    cmd += ["--run-id", run_id]
+    for s in sources:
+        cmd += ["--source", s.id]
+    if sandbox_url:
+        cmd += ["--sandbox-url", sandbox_url]
+    if registry:
+        cmd += ["--registry", str(registry)]
+    data.run(run_id).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(cmd, check=False)
+    if done.returncode != 0:
+        raise PipelineError(f"crawl process exited with status {done.returncode}")
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- map + validate ----------------------------------------------------------------------------
+@dataclass
+class SourceResult:
+    source: str
+    items: int = 0
+    duplicates: int = 0
+    published: int = 0
+    quarantined: int = 0
+    reported: int = 0
+    unresolved_publishers: dict[str, int] = field(default_factory=dict)
+    published_urls: list[str] = field(default_factory=list)
+    quarantined_urls: list[str] = field(default_factory=list)
+    reported_urls: list[str] = field(default_factory=list)
+    harvested: bool = True
+
+
+def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceResult:
+    """Map every item of one source, validate in batches, split into graph and quarantine."""
+    from ontology.classify import classify
+    from ontology.mapping import item_to_ntriples, notice_key
+    from ontology.resolve import PublisherResolver
+    from shapes.validate import validate_batch
+
+    resolver = PublisherResolver.load()
+    result = SourceResult(source.id)
+    result.harvested = data.items(run_id, source.id).exists()
+    for error in read_jsonl(data.errors(run_id, source.id)):
+        if error.get("kind") in (None, "detail"):
+            result.reported += 1
+            result.reported_urls.append(error["url"])
+    graph_path = data.graph(run_id, source.id)
+    graph_path.parent.mkdir(parents=True, exist_ok=True)
+    quarantine: list[str] = []
+    seen: dict[str, str] = {}
+    batch: list[tuple[dict[str, Any], Any]] = []
+
+    def flush(graph) -> None:
+        verdicts = validate_batch("".join(m.ntriples for _, m in batch))
+        for item, mapped in batch:
+            verdict = verdicts.get(mapped.iri)
+            if verdict is None or verdict.conforms:
+                graph.write(mapped.ntriples)
+                result.published += 1
+                result.published_urls.append(item["url"])
+            else:
+                result.quarantined += 1
+                result.quarantined_urls.append(item["url"])
+                record = {"key": mapped.key, "iri": mapped.iri, "run_id": run_id, "item": item}
+                record |= {"report_text": verdict.text, "report_ttl": verdict.ttl}
+                record["problems"] = mapped.problems
+                quarantine.append(json.dumps(record, ensure_ascii=False))
+        batch.clear()
+
+    with graph_path.open("w", encoding="utf-8") as graph:
+        for item in read_jsonl(data.items(run_id, source.id)):
+            result.items += 1
+            key = notice_key(item)
+            if key in seen:
+                if seen[key] == item["url"]:
+                    result.duplicates += 1
+                    continue
+                key = f"{key}-{notice_key({'url': item['url']})}"
+            seen[key] = item["url"]
+            mapped = item_to_ntriples(item, run_id, resolver, source, key=key, classify=classify)
+            for problem in mapped.problems:
+                if problem.startswith("publisher not resolved"):
+                    name = problem.split(": ", 1)[1]
+                    result.unresolved_publishers[name] = (
+                        result.unresolved_publishers.get(name, 0) + 1
+                    )
+            batch.append((item, mapped))
+            if len(batch) >= BATCH:
+                flush(graph)
+        if batch:
+            flush(graph)
+    write_atomic(data.quarantined(source.id), "".join(q + "\n" for q in quarantine))
+    return result
+
+
+def map_validate(
+    data: DataDir, run_id: str, sources: Iterable[Source], *, workers: int | None = None
+) -> dict[str, SourceResult]:
+    """Map and validate every source, sources spread over worker processes."""
+    sources = list(sources)
+    workers = workers or min(len(sources), os.cpu_count() or 1) or 1
+    if workers == 1:
+        return {s.id: map_validate_source(data, run_id, s) for s in sources}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {s.id: pool.submit(map_validate_source, data, run_id, s) for s in sources}
+        return {sid: f.result() for sid, f in futures.items()}
+
+
+# -- publish -----------------------------------------------------------------------------------
+def publish(
+    data: DataDir, run_id: str, results: dict[str, SourceResult], sources: Iterable[Source]
+) -> Path:
+    """Publish each harvested source's graph, plus ontology, reference and provenance graphs.
+
+    A source whose harvest produced nothing keeps its previously published graph.
+    """
+    from endpoint.store import publish as publish_store
+    from gongkai.reference import write_static_graphs
+    from ontology.namespaces import graph_iri
+
+    graphs: dict[str, Path] = {}
+    for source in sources:
+        r = results.get(source.id)
+        if r is None or (r.items == 0 and r.reported > 0) or not r.harvested:
+            continue
+        graphs[graph_iri(source.id)] = data.graph(run_id, source.id)
+    graphs |= write_static_graphs(data, run_id, list(sources), results)
+    return publish_store(data, graphs, run_id=run_id)
+
+
+# -- accounting --------------------------------------------------------------------------------
+def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dict[str, Any]:
+    """Compare with the sandbox's ground truth: every served notice must be accounted for."""
+    truth: dict[str, set[str]] = {}
+    for record in read_jsonl(data.truth):
+        truth.setdefault(record["source"], set()).add(record["url"])
+    rows = {}
+    for sid, r in sorted(results.items()):
+        served = truth.get(sid)
+        seen = set(r.published_urls) | set(r.quarantined_urls) | set(r.reported_urls)
+        rows[sid] = {
+            "served": len(served) if served is not None else None,
+            "items": r.items,
+            "duplicates": r.duplicates,
+            "published": r.published,
+            "quarantined": r.quarantined,
+            "reported": r.reported,
+            "unaccounted": len(served - seen) if served is not None else None,
+            "unaccounted_urls": sorted(served - seen)[:50] if served is not None else [],
+            "unresolved_publishers": r.unresolved_publishers,
+        }
+    totals = {
+        k: sum(row[k] or 0 for row in rows.values())
+        for k in ("served", "published", "quarantined", "reported", "unaccounted")
+    }
+    totals["served"] = totals["served"] if truth else None
+    report = {"run_id": run_id, "sources": rows, "totals": totals}
+    write_atomic(data.report(run_id), json.dumps(report, ensure_ascii=False, indent=1))
+    return report
+
+
+def summary_line(name: str, row: dict[str, Any]) -> str:
+    served = f"{row['served']} served, " if row.get("served") is not None else ""
+    return (
+        f"{name}: {served}{row['published']} published, {row['quarantined']} quarantined, "
+        f"{row['reported']} reported, {row['unaccounted'] or 0} unaccounted"
+    )
+
+
+__all__ = [
+    "PipelineError",
+    "SourceResult",
+    "account",
+    "asdict",
+    "harvest",
+    "map_validate",
+    "new_run_id",
+    "publish",
+    "sandbox",
+    "summary_line",
+]

@@ -1,0 +1,36 @@
+"""Item pipeline: one JSON-lines file per source and run, written as items arrive."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from gongkai.config import DataDir
+from gongkai.items import normalise_item
+
+
+class JsonLinesPerSource:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        settings = crawler.settings
+        self.data = DataDir(settings.get("GONGKAI_DATA_PATH"))
+        self.run_id = settings.get("GONGKAI_RUN_ID")
+        self.file: IO[str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        path = self.data.items(self.run_id, self.crawler.spider.source.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = path.open("w", encoding="utf-8")
+
+    def close_spider(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        assert self.file is not None
+        self.file.write(json.dumps(normalise_item(item), ensure_ascii=False) + "\n")
+        return item

@@ -1,0 +1,188 @@
+"""Deterministic notices for the sandbox portals.
+
+A notice is a pure function of `(seed, source, n)` and the portal size, so a portal of any size
+is served without holding it in memory, and the ground truth can be written line by line.
+Notice `n = 0` is the oldest; list pages show the newest first, as real portals do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harvesters.registry import Source
+
+CORPUS = Path(__file__).with_name("corpus.yml")
+FIRST_DAY = date(2014, 9, 1)
+LAST_DAY = date(2026, 10, 31)
+PAGE_SIZE = 20
+# Share of notices a faithful pipeline must quarantine: the page prints no title anywhere.
+UNTITLED_EVERY = 53
+
+
+@cache
+def corpus() -> dict[str, Any]:
+    return yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+
+
+@cache
+def _area_weights() -> tuple[list[int], list[int]]:
+    areas = sorted(int(a) for a in corpus()["areas"])
+    # "none" is the most common kind of notice on a real portal.
+    weights = [30 if a == 0 else 4 for a in areas]
+    return areas, weights
+
+
+def org_code(source_id: str) -> str:
+    """An 18-character unified social credit code, stable per source (sandbox only)."""
+    digest = hashlib.sha256(source_id.encode()).hexdigest().upper()
+    body = "".join(c for c in digest if c.isalnum())[:11]
+    return f"115000{body}X"
+
+
+def doc_base(source_id: str) -> int:
+    """First document id of a source: ids never collide between sources, as on TRS sites."""
+    return 1_000_000 + int(hashlib.sha256(source_id.encode()).hexdigest()[:6], 16) * 1000
+
+
+@dataclass(frozen=True)
+class Notice:
+    source: str
+    n: int
+    doc_id: int
+    title: str | None
+    index_no: str
+    doc_no: str | None
+    publisher: str
+    written: date
+    published: date
+    topic: str
+    genre: str
+    validity: str | None
+    keywords: list[str]
+    body: str
+    attachments: list[str] = field(default_factory=list)
+    area: int = 0
+
+    @property
+    def month_dir(self) -> str:
+        return self.published.strftime("%Y%m")
+
+    @property
+    def filename(self) -> str:
+        return f"t{self.published:%Y%m%d}_{self.doc_id}.html"
+
+    @property
+    def expect(self) -> str:
+        """What a faithful pipeline ends with for this notice."""
+        return "quarantined" if self.title is None else "published"
+
+
+def _publisher_names(source: Source) -> list[str]:
+    """Names a portal prints for its owner: the registry's, and the resolver's labels if any."""
+    names = [source.name]
+    if source.short_name:
+        names.append(source.short_name.split("/")[0])
+    try:
+        from ontology.resolve import printed_names
+
+        from ontology.namespaces import agency_iri
+
+        names.extend(n for n in printed_names(agency_iri(source.agency)) if n not in names)
+    except (ImportError, FileNotFoundError, KeyError):
+        pass
+    return names
+
+
+def published_on(n: int, per_source: int) -> date:
+    span = (LAST_DAY - FIRST_DAY).days
+    return FIRST_DAY + timedelta(days=(n * span) // max(per_source, 1))
+
+
+def make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
+    rng = random.Random(f"{seed}:{source.id}:{n}")
+    data = corpus()
+    areas, weights = _area_weights()
+    area = rng.choices(areas, weights)[0]
+    spec = data["areas"][area] if area in data["areas"] else data["areas"][str(area)]
+    published = published_on(n, per_source)
+    written = published - timedelta(days=rng.randint(0, 12))
+    org = (source.short_name or source.name).split("/")[0]
+    year = published.year
+    values = {
+        "org": org,
+        "year": year,
+        "n": rng.randint(1, 30),
+        "q": rng.randint(1, 4),
+        "place": rng.choice(data["places"]),
+        "company": rng.choice(data["companies"]),
+        "project": rng.choice(data["projects"]),
+        "num": f"{org[:2]}罚〔{year}〕{rng.randint(1, 300)}号",
+    }
+    title = rng.choice(spec["titles"]).format(**values)
+    if n % UNTITLED_EVERY == UNTITLED_EVERY - 1:
+        title = None
+    serial = n + 1
+    doc_id = doc_base(source.id) + n
+    has_doc_no = rng.random() < 0.6
+    doc_no = f"{org[:2]}府发〔{year}〕{rng.randint(1, 200)}号" if has_doc_no else None
+    attachments = []
+    if rng.random() < 0.3:
+        attachments.append(f"P0{published:%Y%m%d}{doc_id % 100000:05d}.pdf")
+    body = (
+        f"{title or '（无标题）'}\n"
+        f"根据《中华人民共和国政府信息公开条例》规定，现将有关事项公开如下。\n"
+        f"{org}将认真落实{year}年政务公开工作要点，接受社会监督。"
+    )
+    return Notice(
+        source=source.id,
+        n=n,
+        doc_id=doc_id,
+        title=title,
+        index_no=f"{org_code(source.id)}/{year}-{serial:05d}",
+        doc_no=doc_no,
+        publisher=rng.choice(_publisher_names(source)),
+        written=written,
+        published=published,
+        topic=spec["topic"],
+        genre=spec.get("genre") or rng.choice(data["genres"]),
+        validity=rng.choice(data["validity"]) or None,
+        keywords=rng.sample(data["keywords"], 2),
+        body=body,
+        attachments=attachments,
+        area=area,
+    )
+
+
+def truth_record(notice: Notice, url: str) -> dict[str, Any]:
+    """One line of truth.jsonl: the URL and the fields a faithful harvester must read."""
+    return {
+        "url": url,
+        "source": notice.source,
+        "doc_id": str(notice.doc_id),
+        "title": notice.title,
+        "index_no": notice.index_no,
+        "doc_no": notice.doc_no,
+        "publisher": notice.publisher,
+        "written": notice.written.isoformat(),
+        "published": notice.published.isoformat(),
+        "topic": notice.topic,
+        "genre": notice.genre,
+        "validity": notice.validity,
+        "keywords": notice.keywords,
+        "area": notice.area,
+        "expect": notice.expect,
+    }
+
+
+def notices(seed: int, source: Source, per_source: int) -> Iterator[Notice]:
+    for n in range(per_source):
+        yield make_notice(seed, source, n, per_source)
