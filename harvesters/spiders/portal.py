@@ -58,7 +58,7 @@ class PortalSpider(scrapy.Spider):
     # -- lists -----------------------------------------------------------------------------
     def parse_list(self, response: Response) -> Iterator[Any]:
         self.crawler.stats.inc_value("gongkai/list_pages")
-        for link in trs.detail_links(response, response.url):
+        for link in trs.detail_links(response.selector, response.url):
             canonical = trs.canonical_url(link)
             key = trs.doc_id(canonical) or canonical
             if key in self.seen_docs or not self.in_scope(canonical):

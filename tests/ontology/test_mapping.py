@@ -1,0 +1,133 @@
+"""Item → N-Triples: keys, literals, dates, and what the mapping refuses to guess."""
+
+import pyoxigraph as ox
+import pytest
+
+from gongkai.items import normalise_item
+from harvesters.registry import Source
+from ontology.mapping import item_to_ntriples, notice_key
+from ontology.ntriples import iri, literal
+
+SOURCE = Source(
+    id="yubei",
+    name="重庆市渝北区人民政府",
+    kind="district",
+    agency="yubei",
+    division="500112",
+    family="trs",
+    start_urls=("https://www.ybq.gov.cn/",),
+    domains=("www.ybq.gov.cn",),
+    confidence="guess",
+)
+GK = "https://gongkai.example.org/def/gongkai#"
+
+
+class FixedResolver:
+    def __init__(self, known: dict[str, str]):
+        self.known = known
+
+    def resolve(self, printed, source=None):
+        return self.known.get(printed)
+
+
+ITEM = normalise_item(
+    {
+        "url": "https://www.ybq.gov.cn/zwgk_159/202105/t20210510_9345678.html",
+        "source": "yubei",
+        "title": '关于<script>alert("x")</script>的通知',
+        "index_no": "11500112009338112H/2021-00021",
+        "doc_no": "渝北府发〔2021〕5号",
+        "publisher": "渝北区政府",
+        "written": "2021-05-06",
+        "published": "2021-05-10",
+        "keywords": ["预算"],
+        "attachments": ["https://www.ybq.gov.cn/zwgk_159/202105/P020210510.pdf"],
+        "fetched_at": "2026-11-26T10:00:00+08:00",
+        "sha256": "ab" * 32,
+    }
+)
+RESOLVER = FixedResolver({"渝北区政府": "https://gongkai.example.org/id/agency/yubei"})
+
+
+def parsed(nt: str) -> ox.Store:
+    store = ox.Store()
+    store.load(nt, format=ox.RdfFormat.N_TRIPLES)
+    return store
+
+
+def value(store: ox.Store, prop: str) -> list[str]:
+    return sorted(q.object.value for q in store.quads_for_pattern(None, ox.NamedNode(prop), None))
+
+
+def test_key_comes_from_the_index_number():
+    assert notice_key(ITEM) == "11500112009338112H_2021-00021"
+
+
+def test_key_falls_back_to_the_trs_document_id():
+    assert notice_key({"url": ITEM["url"], "index_no": None}) == "doc-9345678"
+
+
+def test_key_falls_back_to_a_url_hash():
+    key = notice_key({"url": "https://example.org/a?b=1", "index_no": "  "})
+    assert key.startswith("url-") and len(key) == 20
+
+
+def test_notice_iri_follows_the_uri_pattern():
+    mapped = item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE)
+    assert mapped.iri == (
+        "https://gongkai.example.org/id/notice/yubei/11500112009338112H_2021-00021"
+    )
+
+
+def test_hostile_title_survives_as_an_exact_literal():
+    store = parsed(item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE).ntriples)
+    assert value(store, "http://purl.org/dc/terms/title") == [
+        '关于<script>alert("x")</script>的通知'
+    ]
+
+
+def test_dates_are_typed_xsd_date():
+    store = parsed(item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE).ntriples)
+    issued = next(
+        store.quads_for_pattern(None, ox.NamedNode("http://purl.org/dc/terms/issued"), None)
+    )
+    assert issued.object.datatype.value == "http://www.w3.org/2001/XMLSchema#date"
+
+
+def test_resolved_publisher_becomes_the_agency():
+    store = parsed(item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE).ntriples)
+    assert value(store, "http://purl.org/dc/terms/publisher") == [
+        "https://gongkai.example.org/id/agency/yubei"
+    ]
+
+
+def test_unresolved_publisher_is_reported_not_guessed():
+    item = dict(ITEM, publisher="某不存在的单位")
+    mapped = item_to_ntriples(item, "20261126T000000Z", RESOLVER, SOURCE)
+    assert mapped.problems == ["publisher not resolved: 某不存在的单位"]
+    assert value(parsed(mapped.ntriples), "http://purl.org/dc/terms/publisher") == []
+
+
+def test_an_unparsed_date_is_a_problem_not_a_triple():
+    mapped = item_to_ntriples(dict(ITEM, published="2021年"), "r", RESOLVER, SOURCE)
+    assert mapped.problems == ["published is not a date: 2021年"]
+    assert value(parsed(mapped.ntriples), "http://purl.org/dc/terms/issued") == []
+
+
+def test_provenance_names_the_run():
+    store = parsed(item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE).ntriples)
+    assert value(store, "http://www.w3.org/ns/prov#wasGeneratedBy") == [
+        "https://gongkai.example.org/id/run/20261126T000000Z"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [('a"b', '"a\\"b"'), ("a\\b", '"a\\\\b"'), ("a\nb", '"a\\nb"'), ("a\x00b", '"ab"')],
+)
+def test_literals_are_escaped(raw, expected):
+    assert literal(raw) == expected
+
+
+def test_iris_with_spaces_are_percent_encoded():
+    assert iri("https://x.org/a b<c>") == "<https://x.org/a%20b%3Cc%3E>"
