@@ -56,7 +56,9 @@ class Source:
 def _parse(path: Path, data: Any) -> Source:
     if not isinstance(data, dict):
         raise RegistryError(f"{path.name}: expected a mapping")
-    missing = [k for k in ("id", "name", "kind", "agency", "family", "start_urls") if not data.get(k)]
+    missing = [
+        k for k in ("id", "name", "kind", "agency", "family", "start_urls") if not data.get(k)
+    ]
     if missing:
         raise RegistryError(f"{path.name}: missing {', '.join(missing)}")
     if data["id"] != path.stem:
