@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import IO, Any
 
 from gongkai.config import DataDir
@@ -13,7 +14,7 @@ class JsonLinesPerSource:
     def __init__(self, crawler):
         self.crawler = crawler
         settings = crawler.settings
-        self.data = DataDir(settings.get("GONGKAI_DATA_PATH"))
+        self.data = DataDir(Path(settings.get("GONGKAI_DATA_PATH")))
         self.run_id = settings.get("GONGKAI_RUN_ID")
         self.file: IO[str] | None = None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,7 +39,7 @@ class Source:
     domains: tuple[str, ...]
     confidence: str
     expected: tuple[int, int] | None = None
-    overrides: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    overrides: Mapping[str, Any] = field(default_factory=dict, hash=False)
     short_name: str | None = None
 
     @property
@@ -87,7 +86,7 @@ def _parse(path: Path, data: Any) -> Source:
         domains=domains,
         confidence=confidence,
         expected=expected,
-        overrides=MappingProxyType(dict(data.get("overrides") or {})),
+        overrides=dict(data.get("overrides") or {}),
         short_name=data.get("short_name"),
     )
 

@@ -86,20 +86,17 @@ class Notice:
         return "quarantined" if self.title is None else "published"
 
 
-def _publisher_names(source: Source) -> list[str]:
-    """Names a portal prints for its owner: the registry's, and the resolver's labels if any."""
-    names = [source.name]
-    if source.short_name:
-        names.append(source.short_name.split("/")[0])
+@cache
+def _publisher_names(source: Source) -> tuple[str, ...]:
+    """Names a portal prints for its owner: the labels the reference data knows for it."""
     try:
+        from ontology.namespaces import agency_iri
         from ontology.resolve import printed_names
 
-        from ontology.namespaces import agency_iri
-
-        names.extend(n for n in printed_names(agency_iri(source.agency)) if n not in names)
+        names = tuple(printed_names(agency_iri(source.agency)))
     except (ImportError, FileNotFoundError, KeyError):
-        pass
-    return names
+        names = ()
+    return names or (source.name,)
 
 
 def published_on(n: int, per_source: int) -> date:
