@@ -104,7 +104,13 @@ def published_on(n: int, per_source: int) -> date:
     return FIRST_DAY + timedelta(days=(n * span) // max(per_source, 1))
 
 
-def make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
+def make_notice(seed: int, source: Source, n: int, per_source: int, scenario: Any = None) -> Notice:
+    """Notice `n` of a source; a `scenario` (sandbox/scenarios.py) may then reshape it."""
+    notice = _make_notice(seed, source, n, per_source)
+    return scenario.apply(notice) if scenario is not None else notice
+
+
+def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
     rng = random.Random(f"{seed}:{source.id}:{n}")
     data = corpus()
     areas, weights = _area_weights()

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +34,7 @@ class SandboxConfig:
     per_source: int = 20
     seed: int = 2014
     faults: str | None = None
+    scenario: Any = None
 
 
 class Sandbox:
@@ -43,7 +45,9 @@ class Sandbox:
         self.sources = {s.id: s for s in config.sources}
 
     def notice(self, source: Source, n: int):
-        return make_notice(self.config.seed, source, n, self.config.per_source)
+        return make_notice(
+            self.config.seed, source, n, self.config.per_source, self.config.scenario
+        )
 
     def write_truth(self, path: Path, base_url: str) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
