@@ -1,0 +1,239 @@
+"""Store generations: every publish writes a new pyoxigraph store and switches `CURRENT` to it.
+
+pyoxigraph has no way to let readers share a store with a writer (opening read-only while
+another process writes is undefined behaviour), so the publisher never touches a generation
+anyone reads: it backs up the current generation (hard links, cheap), replaces the changed
+graphs in the copy, closes it, and only then points `CURRENT` at it. Readers open completed
+generations read-only and see the old graphs or the new ones, never half a publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyoxigraph
+from pyoxigraph import NamedNode, RdfFormat, Store
+
+from gongkai.config import DataDir
+
+CURRENT = "CURRENT"
+MANIFEST = "MANIFEST.json"
+KEEP_PREVIOUS = 2
+_GEN_RE = re.compile(r"^gen-(\d{6,})$")
+
+_FORMATS = {
+    ".nt": RdfFormat.N_TRIPLES,
+    ".ntriples": RdfFormat.N_TRIPLES,
+    ".ttl": RdfFormat.TURTLE,
+    ".turtle": RdfFormat.TURTLE,
+}
+
+
+class PublishLockedError(RuntimeError):
+    """Another publisher holds the lock and did not release it in time."""
+
+
+def generation_name(n: int) -> str:
+    return f"gen-{n:06d}"
+
+
+def _generations(root: Path) -> list[tuple[int, Path]]:
+    """Generation directories under the store root, oldest first (complete or not)."""
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        m = _GEN_RE.match(child.name)
+        if m and child.is_dir():
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def current_generation(data: DataDir) -> Path | None:
+    """The generation named by `CURRENT`, or None when nothing was published yet."""
+    try:
+        name = (data.store / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not _GEN_RE.match(name):
+        return None
+    path = data.store / name
+    return path if path.is_dir() else None
+
+
+def open_read_only(data: DataDir) -> pyoxigraph.Store | None:
+    """The current generation opened read-only (safe: nobody writes a completed generation)."""
+    gen = current_generation(data)
+    return Store.read_only(str(gen)) if gen is not None else None
+
+
+def read_manifest(path: Path) -> dict:
+    """The manifest of a generation directory (or of the manifest file itself); {} if absent."""
+    path = Path(path)
+    file = path / MANIFEST if path.is_dir() else path
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def graph_counts(path: Path) -> dict[str, int]:
+    """Triples per named graph of a generation, from its manifest (no store is opened)."""
+    return {iri: int(n) for iri, n in read_manifest(path).get("graphs", {}).items()}
+
+
+@contextlib.contextmanager
+def _publish_lock(root: Path, timeout: float | None) -> Iterator[None]:
+    """An exclusive flock on `store/.lock`, so two publishers never build at once."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+b") as fh:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if deadline is None else fcntl.LOCK_NB))
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise PublishLockedError(
+                        f"another publish holds {root / '.lock'} (waited {timeout:g} s)"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _rdf_format(path: Path) -> RdfFormat:
+    try:
+        return _FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(f"cannot publish {path}: expected .nt or .ttl") from None
+
+
+def _count_graph(store: Store, iri: str) -> int:
+    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}"
+    return int(next(iter(store.query(query)))["n"].value)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _build(
+    target: Path,
+    previous: Path | None,
+    graphs: Mapping[str, Path],
+    replace_all: bool,
+) -> dict[str, int]:
+    """Write the new generation into `target`; returns triples per named graph."""
+    if previous is not None and not replace_all:
+        source = Store.read_only(str(previous))
+        try:
+            source.backup(str(target))
+        finally:
+            del source
+    store = Store(str(target))
+    try:
+        for iri, path in graphs.items():
+            graph = NamedNode(iri)
+            if store.contains_named_graph(graph):
+                store.remove_graph(graph)
+            store.bulk_load(path=str(path), format=_rdf_format(Path(path)), to_graph=graph)
+        counts = (
+            dict(read_manifest(previous).get("graphs", {})) if previous and not replace_all else {}
+        )
+        present = {g.value for g in store.named_graphs() if isinstance(g, NamedNode)}
+        counts = {iri: n for iri, n in counts.items() if iri in present and iri not in graphs}
+        for iri in sorted(present - counts.keys()):
+            counts[iri] = _count_graph(store, iri)
+        store.flush()
+    finally:
+        # Drop the only reference so RocksDB closes before anyone opens the generation.
+        del store
+    return dict(sorted(counts.items()))
+
+
+def _prune(root: Path, current: Path) -> None:
+    """Keep CURRENT and the previous KEEP_PREVIOUS generations; remove the rest."""
+    gens = _generations(root)
+    cur = int(_GEN_RE.match(current.name).group(1))
+    older = [p for n, p in gens if n < cur]
+    keep = {current, *older[-KEEP_PREVIOUS:]} if KEEP_PREVIOUS else {current}
+    for _n, path in gens:
+        if path not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def publish(
+    data: DataDir,
+    graphs: Mapping[str, Path],
+    *,
+    run_id: str,
+    replace_all: bool = False,
+    lock_timeout: float | None = None,
+) -> Path:
+    """Publish `graphs` (graph IRI → .nt/.ttl file) as a new generation and make it current.
+
+    Graphs not named keep their previous content unless `replace_all`. On any failure CURRENT
+    still names the previous generation and the partial directory is removed. Returns the new
+    generation directory.
+    """
+    root = data.store
+    graphs = {iri: Path(p) for iri, p in graphs.items()}
+    for iri, path in graphs.items():
+        NamedNode(iri)  # ValueError on a bad IRI, before any work
+        _rdf_format(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"cannot publish graph <{iri}>: no file {path}")
+    with _publish_lock(root, lock_timeout):
+        previous = current_generation(data)
+        gens = _generations(root)
+        n = (gens[-1][0] + 1) if gens else 1
+        target = root / generation_name(n)
+        try:
+            counts = _build(target, previous, graphs, replace_all)
+            manifest = {
+                "generation": target.name,
+                "run_id": run_id,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "previous": previous.name if previous else None,
+                "replaced": sorted(graphs),
+                "replace_all": replace_all,
+                "graphs": counts,
+                "triples": sum(counts.values()),
+            }
+            _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+            _write_atomic(root / CURRENT, target.name + "\n")
+        except BaseException:
+            if current_generation(data) != target:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+        _prune(root, target)
+    return target
