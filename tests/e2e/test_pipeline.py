@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SOURCES = ["yuzhong", "czj", "sthjj", "liangjiang"]
-PER_SOURCE = 12
+PER_SOURCE = 60
 
 
 @pytest.fixture(scope="module")
