@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from rdflib import Namespace
-from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SH, SKOS, XSD, DefinedNamespace
+from rdflib.namespace import (
+    DCAT,
+    DCTERMS,
+    FOAF,
+    OWL,
+    PROV,
+    RDF,
+    RDFS,
+    SH,
+    SKOS,
+    XSD,
+    DefinedNamespace,
+)
 
 from gongkai.config import base_uri
 
@@ -62,6 +74,45 @@ class GK(DefinedNamespace):
     division: object
     startUrl: object
     abbreviation: object
+    # added with ontology/gongkai.ttl: classes
+    PenaltyNotice: object
+    Provision: object
+    AgencyGroup: object
+    Period: object
+    BudgetKind: object
+    # periods, budget kinds, agency groups, rules (individuals)
+    Continuous: object
+    RealTime: object
+    Periodic: object
+    Yearly: object
+    HalfYearly: object
+    Budget: object
+    FinalAccounts: object
+    PenaltyAuthorities: object
+    ApprovalAuthorities: object
+    ApprovalItemFields: object
+    PenaltyCaseFields: object
+    BudgetInFirstHalf: object
+    FinalAccountsInSecondHalf: object
+    BidPublicityThreeDays: object
+    MinimumWagePeriodically: object
+    AirQualityRealTime: object
+    # properties: area rules (2, 9, 3) and obligations
+    caseName: object
+    penalisedParty: object
+    violationFacts: object
+    penaltyKind: object
+    legalBasis: object
+    penaltyResult: object
+    publicityStart: object
+    publicityEnd: object
+    budgetKind: object
+    obligedAgency: object
+    everyDepartment: object
+    basisText: object
+    requiredField: object
+    requiredProperty: object
+    minimumDuration: object
 
 
 def notice_iri(source: str, key: str) -> str:
