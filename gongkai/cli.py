@@ -115,16 +115,36 @@ def _latest_run(data: DataDir) -> str:
     return runs[-1]
 
 
+def _run_sources(args: argparse.Namespace, data: DataDir, run_id: str):
+    """The registry sources that took part in a run (a crawl leaves items or health behind)."""
+    return [
+        s
+        for s in _sources(args)
+        if data.items(run_id, s.id).exists() or data.health(run_id, s.id).exists()
+    ]
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Re-check a run's notices (the quarantined ones too) and publish what now passes."""
     from gongkai import pipeline
+    from gongkai.quality import write_quality_reports
 
     data = data_dir(args.data_dir)
     run_id = args.run_id or _latest_run(data)
-    results = pipeline.map_validate(data, run_id, _sources(args))
+    sources = _run_sources(args, data, run_id)
+    results = pipeline.map_validate(data, run_id, sources)
     report = pipeline.account(data, run_id, results)
     for sid, row in report["sources"].items():
         print(pipeline.summary_line(sid, row))
     print(pipeline.summary_line("total", report["totals"]))
+    if not args.no_publish:
+        gen = pipeline.publish(data, run_id, results, sources)
+        print(f"published run {run_id} as {gen.name}", file=sys.stderr)
+    reports = write_quality_reports(data, sources)
+    print(
+        f"quality reports in {data.root / 'reports' / 'quality'} ({len(reports)} sources)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -133,7 +153,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     data = data_dir(args.data_dir)
     run_id = args.run_id or _latest_run(data)
-    sources = _sources(args)
+    sources = _run_sources(args, data, run_id)
     results = pipeline.map_validate(data, run_id, sources)
     gen = pipeline.publish(data, run_id, results, sources)
     print(f"published run {run_id} as {gen.name}")
@@ -203,9 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-id", default=None)
     sp.set_defaults(func=cmd_harvest)
 
-    sp = sub.add_parser("validate", help="map and validate a harvest run")
+    sp = sub.add_parser("validate", help="re-check a run (quarantine too) and publish what passes")
     common(sp)
     sp.add_argument("--run-id", default=None)
+    sp.add_argument("--no-publish", action="store_true", help="check and report only")
     sp.set_defaults(func=cmd_validate)
 
     sp = sub.add_parser("publish", help="map, validate and publish a harvest run")
