@@ -63,7 +63,11 @@ def cn_number(text: str) -> Decimal | None:
             num = 0
         else:
             section += num
-            total = (total + (section or 1)) * _CN_BIG[ch] if ch == "亿" else total + (section or 1) * _CN_BIG[ch]
+            total = (
+                (total + (section or 1)) * _CN_BIG[ch]
+                if ch == "亿"
+                else total + (section or 1) * _CN_BIG[ch]
+            )
             section = num = 0
     return Decimal(total + section + num)
 
@@ -165,8 +169,12 @@ BID_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "publicity": ("公示期限", "公示期", "公示时间", "公告期限", "公示日期"),
 }
+SHORT_FIELDS = frozenset(
+    {"case_name", "penalised_party", "winner", "amount", "amount_wan", "publicity"}
+)
 # Labels we do not extract but which end the value before them.
 STOP_LABELS = (
+    "序号",
     "行政处罚决定书文号",
     "处罚决定书文号",
     "决定文书号",
@@ -211,7 +219,11 @@ STOP_LABELS = (
 def _label_regex(labels: list[str]) -> re.Pattern[str]:
     alts = "|".join(re.escape(x) for x in sorted(set(labels), key=len, reverse=True))
     # A label starts a line or a cell and is followed by a colon or a cell boundary.
-    return re.compile(rf"(?:^|(?<=[\n\t|│]))\s*({alts})\s*(?:[：:]|(?=[\t|│\n])|$)", re.M)
+    enum = r"(?:[一二三四五六七八九十\d]+[、.．]|[（(][一二三四五六七八九十\d]+[)）])?"
+    unit = r"(?:\s*[（(](?:单位[：:])?\s*(万元|元)\s*[)）])?"
+    return re.compile(
+        rf"(?:^|(?<=[\n\t|│]))\s*{enum}\s*({alts}){unit}\s*(?:[：:]|(?=[\t|│\n])|$)", re.M
+    )
 
 
 def _all_labels(groups: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -231,7 +243,9 @@ def labelled(text: str, groups: dict[str, tuple[str, ...]]) -> dict[str, str]:
     # Horizontal tables first: a header line of ≥ 2 known labels, values on the next line.
     for i, line in enumerate(lines[:-1]):
         cells = [c.strip() for c in re.split(r"\t|\|", line)]
-        if sum(1 for c in cells if c in names) >= 2 and all(c in names or c in STOP_LABELS or not c for c in cells):
+        if sum(1 for c in cells if c in names) >= 2 and all(
+            c in names or c in STOP_LABELS or not c for c in cells
+        ):
             values = [c.strip() for c in re.split(r"\t|\|", lines[i + 1])]
             if len(values) == len(cells):
                 for c, v in zip(cells, values, strict=True):
@@ -239,13 +253,20 @@ def labelled(text: str, groups: dict[str, tuple[str, ...]]) -> dict[str, str]:
                         out.setdefault(names[c], v)
     rx = _label_regex([*names, *STOP_LABELS])
     hits = list(rx.finditer(text))
+    if not hits:
+        return out
     for h, nxt in zip(hits, [*hits[1:], None], strict=True):
         name = names.get(h.group(1))
         if name is None or name in out:
             continue
         value = text[h.end() : nxt.start() if nxt else len(text)]
+        if name in SHORT_FIELDS:
+            # A name or an amount is one line: what follows is the next paragraph.
+            value = next((line for line in value.split("\n") if line.strip(" \t|│")), "")
         value = _clean(value)
         if value:
+            if h.group(2) and "元" not in value:
+                value += h.group(2)  # the unit printed in the label: 罚款金额（万元）
             out[name] = value
     return out
 
@@ -268,7 +289,9 @@ PENALTY_KINDS = (
     "限制从业",
     "行政拘留",
 )
-_FINE_RE = re.compile(rf"罚款(?:人民币)?\s*(?:共计|合计)?\s*[:：]?\s*(?:￥|¥)?\s*({_NUM})\s*(万元|元)")
+_FINE_RE = re.compile(
+    rf"罚款(?:人民币)?\s*(?:共计|合计)?\s*[:：]?\s*(?:￥|¥)?\s*({_NUM})\s*(万元|元)"
+)
 
 
 def penalty_kinds(text: str) -> str | None:
@@ -293,10 +316,12 @@ _FACTS_END = re.compile(
     r"(?:[。；]\s*)?(?:以上事实|上述事实|当事人的上述行为|当事人上述行为|你单位的上述行为|你的上述行为|该行为违反|其行为违反|违反了《)"
 )
 _BASIS_RE = re.compile(
-    r"(?:依据|根据|依照)(《[^。\n]*?)(?:之?规定)?[，,]\s*(?:本局|本机关|我局|我委|本委|现|决定|责令|对当事人|对你)"
+    r"(?:依据|根据|依照)(《[^。\n]*?)(?:(?:的|之)?规定)?[，,]\s*(?:本局|本机关|我局|我委|本委|现|决定|责令|对当事人|对你)"
 )
 _RESULT_RE = re.compile(r"(?:如下(?:行政)?处罚(?:决定)?|处罚如下|处罚决定如下)[：:]\s*")
-_ENUM_RE = re.compile(r"^(?:\d+[.、．]|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、)")
+_ENUM_RE = re.compile(
+    r"^(?:\d+[.、．]|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、)"
+)
 
 
 def _prose_penalty(text: str) -> dict[str, str]:
@@ -322,7 +347,14 @@ def penalty_facts(text: str) -> dict[str, Any]:
     found = labelled(text, PENALTY_LABELS)
     prose = _prose_penalty(text)
     facts: dict[str, Any] = {}
-    for key in ("case_name", "penalised_party", "violation_facts", "penalty_kind", "legal_basis", "penalty_result"):
+    for key in (
+        "case_name",
+        "penalised_party",
+        "violation_facts",
+        "penalty_kind",
+        "legal_basis",
+        "penalty_result",
+    ):
         facts[key] = found.get(key) or prose.get(key)
     if facts["penalised_party"]:
         facts["penalised_party"] = _clean(facts["penalised_party"].split("（统一社会信用代码")[0])
@@ -337,7 +369,9 @@ def penalty_facts(text: str) -> dict[str, Any]:
     elif "amount" in found:
         amount = amount_yuan(found["amount"])
     if amount is None:
-        amount = fine_amount(facts["penalty_result"] or "") or fine_amount(found.get("kind_and_basis") or "")
+        amount = fine_amount(facts["penalty_result"] or "") or fine_amount(
+            found.get("kind_and_basis") or ""
+        )
     if amount is None and "罚款" in (facts["penalty_kind"] or ""):
         amount = fine_amount(text)
     facts["penalty_amount"] = amount
@@ -346,9 +380,13 @@ def penalty_facts(text: str) -> dict[str, Any]:
 
 # -- bid results (areas 8, 9) ------------------------------------------------------------------
 _DATE = r"(?:(\d{4})\s*[年\-/.]\s*)?(\d{1,2})\s*[月\-/.]\s*(\d{1,2})\s*日?"
-_RANGE_RE = re.compile(rf"{_DATE}(?:\s*\d{{1,2}}[:：]\d{{2}})?[^\d\n]{{0,6}}?(?:至|到|—|–|-|~|～)+\s*{_DATE}")
+_RANGE_RE = re.compile(
+    rf"{_DATE}(?:\s*\d{{1,2}}[:：]\d{{2}})?[^\d\n]{{0,6}}?(?:至|到|—|–|-|~|～)+\s*{_DATE}"
+)
 _PUBLICITY_RE = re.compile(r"公示期|公示时间|公示期限|公告期限|公示日期|公示")
-_DAYS_RE = re.compile(r"(?:公示期|公示时间|公示期限|公告期限)\S{0,6}?(\d+|[一二三四五六七八九十]+)\s*(?:个)?(工作日|日|天)")
+_DAYS_RE = re.compile(
+    r"(?:公示期|公示时间|公示期限|公告期限)[^。\d]{0,14}?(\d+|[一二三四五六七八九十]+)\s*(?:个)?(工作日|日|天)"
+)
 
 
 def _mkdate(y: str | None, m: str, d: str, year: int | None) -> date | None:
@@ -434,7 +472,9 @@ def three_public_facts(title: str, text: str) -> dict[str, Any]:
     # Header row of the three labels over a row of figures (tab- or |-separated).
     for i, line in enumerate(lines[:-1]):
         cells = [c.strip() for c in re.split(r"\t|\|", line)]
-        keys = [next((k for k, rx in THREE_PUBLIC.items() if re.fullmatch(rx, c)), None) for c in cells]
+        keys = [
+            next((k for k, rx in THREE_PUBLIC.items() if re.fullmatch(rx, c)), None) for c in cells
+        ]
         values = [c.strip() for c in re.split(r"\t|\|", lines[i + 1])]
         if sum(k is not None for k in keys) >= 2 and len(values) == len(cells):
             for k, v in zip(keys, values, strict=True):
