@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from endpoint import sparql
+from endpoint import feeds, pages, search, sparql
+from endpoint.completeness_routes import completeness_routes
 from endpoint.store import current_generation, read_manifest
 from endpoint.workers import (
     DEFAULT_MAX_BYTES,
@@ -191,6 +192,10 @@ def create_app(
             Route("/", home, methods=["GET", "HEAD"]),
             Route("/sparql", sparql_endpoint, methods=["GET", "HEAD", "POST", "OPTIONS"]),
             Route("/health", health, methods=["GET", "HEAD"]),
+            *completeness_routes(data),
+            *pages.routes(),
+            *search.routes(data),
+            *feeds.routes(data),
         ],
         lifespan=lifespan,
     )
@@ -201,6 +206,7 @@ def create_app(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    pages.setup(app, data)
     return app
 
 

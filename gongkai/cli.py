@@ -40,6 +40,12 @@ def _done(started: float) -> None:
     print(f"  done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
 
+def _build_search_index(data: DataDir, run_id: str) -> None:
+    from endpoint.search import build_index
+
+    build_index(data, run_id)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from gongkai import pipeline
 
@@ -50,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {len(sources)} sources, data in {data.root}", file=sys.stderr)
     t = _stage("harvest")
     if args.live:
-        pipeline.harvest(data, run_id, sources, registry=args.sources)
+        pipeline.harvest(data, run_id, sources, registry=args.sources, full=args.full)
     else:
         with pipeline.sandbox(
             data,
@@ -58,14 +64,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             faults=args.faults,
             registry=args.sources,
+            scenario=_scenario(args.scenario) and args.scenario,
+            epoch=args.epoch,
         ) as sb:
-            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url, registry=args.sources)
+            pipeline.harvest(
+                data, run_id, sources, sandbox_url=sb.url, registry=args.sources, full=args.full
+            )
     _done(t)
     t = _stage("map and validate")
     results = pipeline.map_validate(data, run_id, sources)
     _done(t)
     t = _stage("publish")
     pipeline.publish(data, run_id, results, sources)
+    _done(t)
+    t = _stage("dumps")
+    pipeline.dump(data)
+    _done(t)
+    t = _stage("search index")
+    _build_search_index(data, run_id)
     _done(t)
     report = pipeline.account(data, run_id, results)
     for sid, row in report["sources"].items():
@@ -89,6 +105,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         per_source=args.per_source,
         seed=args.seed,
         faults=args.faults,
+        scenario=_scenario(args.scenario),
+        epoch=args.epoch,
     )
     return 0
 
@@ -100,10 +118,18 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     sources = _sources(args)
     run_id = args.run_id or pipeline.new_run_id()
     if args.live or args.sandbox_url:
-        pipeline.harvest(data, run_id, sources, sandbox_url=args.sandbox_url, registry=args.sources)
+        pipeline.harvest(
+            data, run_id, sources, sandbox_url=args.sandbox_url, registry=args.sources,
+            full=args.full,
+        )  # fmt: skip
     else:
-        with pipeline.sandbox(data, per_source=args.per_source, registry=args.sources) as sb:
-            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url, registry=args.sources)
+        with pipeline.sandbox(
+            data, per_source=args.per_source, registry=args.sources, faults=args.faults,
+            epoch=args.epoch,
+        ) as sb:  # fmt: skip
+            pipeline.harvest(
+                data, run_id, sources, sandbox_url=sb.url, registry=args.sources, full=args.full
+            )
     print(run_id)
     return 0
 
@@ -155,8 +181,33 @@ def cmd_publish(args: argparse.Namespace) -> int:
     run_id = args.run_id or _latest_run(data)
     sources = _run_sources(args, data, run_id)
     results = pipeline.map_validate(data, run_id, sources)
+    if args.to:
+        from endpoint.remote import RemoteStoreError
+
+        try:
+            done = pipeline.publish(
+                data, run_id, results, sources, to=args.to, store_profile=args.store_profile
+            )
+        except RemoteStoreError as exc:
+            print(f"gongkai: {exc}", file=sys.stderr)
+            return 1
+        print(f"published run {run_id}: {done.summary()}")
+        return 0
     gen = pipeline.publish(data, run_id, results, sources)
     print(f"published run {run_id} as {gen.name}")
+    pipeline.dump(data, gen)
+    _build_search_index(data, run_id)
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    t = _stage("dumps")
+    out = pipeline.dump(data)
+    _done(t)
+    print(out)
     return 0
 
 
@@ -170,6 +221,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve(data, host=args.host, port=args.port)
     except NoDataError as exc:
         raise CliError(str(exc)) from exc
+    return 0
+
+
+def _scenario(path: Path | None):
+    from harvesters.sandbox.scenarios import ScenarioError, load
+
+    try:
+        return load(path)
+    except ScenarioError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`gongkai report completeness`: the report from the published cube, without a server."""
+    from endpoint.completeness_routes import BadRequest, write_report
+    from gongkai.completeness import CubeMissing
+
+    data = data_dir(args.data_dir)
+    try:
+        text = write_report(
+            data,
+            year=args.year,
+            half=args.half,
+            fmt=args.format,
+            area=str(args.area or ""),
+            agency=args.agency or "",
+            district=args.district or "",
+        )
+    except (BadRequest, CubeMissing) as exc:
+        raise CliError(str(exc)) from exc
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -203,10 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--per-source", type=int, default=20)
             sp.add_argument("--seed", type=int, default=2014)
             sp.add_argument("--faults", default=None, help="fault profile, e.g. realistic")
+            sp.add_argument(
+                "--epoch", type=int, default=1, help="sandbox epoch (2: notices edited, withdrawn)"
+            )
+            sp.add_argument(
+                "--scenario", type=Path, default=None, help="completeness scenario (YAML)"
+            )
 
     sp = sub.add_parser("run", help="the whole pipeline once, then serve")
     common(sp, serve=True, sandbox=True)
     sp.add_argument("--live", action="store_true", help="crawl the real portals")
+    sp.add_argument("--full", action="store_true", help="fetch everything, not incrementally")
     sp.add_argument("--no-serve", action="store_true")
     sp.set_defaults(func=cmd_run)
 
@@ -221,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--live", action="store_true")
     sp.add_argument("--sandbox-url", default=None, help="crawl a sandbox already running here")
     sp.add_argument("--run-id", default=None)
+    sp.add_argument("--full", action="store_true", help="fetch everything, not incrementally")
     sp.set_defaults(func=cmd_harvest)
 
     sp = sub.add_parser("validate", help="re-check a run (quarantine too) and publish what passes")
@@ -232,11 +326,40 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("publish", help="map, validate and publish a harvest run")
     common(sp)
     sp.add_argument("--run-id", default=None)
+    sp.add_argument(
+        "--to",
+        default=None,
+        metavar="URL|oxigraph:DIR",
+        help="publish to a SPARQL 1.1 store (Graph Store Protocol; credentials from "
+        "GONGKAI_STORE_USER/GONGKAI_STORE_PASSWORD) or to the embedded store of data dir DIR",
+    )
+    sp.add_argument(
+        "--store-profile",
+        default="auto",
+        choices=["auto", "sparql11", "oxigraph", "virtuoso"],
+        help="endpoint layout of the --to store (auto: by its Server header)",
+    )
     sp.set_defaults(func=cmd_publish)
+
+    sp = sub.add_parser("dump", help="write the downloads of the published store")
+    sp.add_argument("--data-dir", default=None, help="default: $GONGKAI_DATA, else ./var")
+    sp.set_defaults(func=cmd_dump)
 
     sp = sub.add_parser("serve", help="the SPARQL endpoint and pages")
     common(sp, serve=True)
     sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("report", help="reports from the published data")
+    sp.add_argument("report", choices=["completeness"])
+    sp.add_argument("--data-dir", default=None, help="default: $GONGKAI_DATA, else ./var")
+    sp.add_argument("--year", type=int, default=None, help="default: the latest year")
+    sp.add_argument("--half", type=int, choices=[1, 2], default=None)
+    sp.add_argument("--area", type=int, default=None)
+    sp.add_argument("--agency", default=None, help="agency slug, e.g. czj")
+    sp.add_argument("--district", default=None, help="division code, e.g. 500103")
+    sp.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    sp.add_argument("--out", default=None, help="write here instead of stdout")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("extract", help="parse one saved detail page, print the item")
     sp.add_argument("file")

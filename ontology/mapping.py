@@ -26,6 +26,8 @@ from ontology.namespaces import (
 )
 from ontology.ntriples import XSD, iri, literal, triple
 
+# Areas whose notices carry structured facts the founding notice names (ontology/facts.py).
+FACT_AREAS = frozenset({2, 3, 8, 9})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._~-]+")
 _DOC_ID_RE = re.compile(r"t\d{8}_(\d+)(?:_[a-z]+)?\.html?$")
@@ -136,4 +138,10 @@ def item_to_ntriples(
         out.append(triple(c, iri(str(GK.area)), iri(category_iri(m.area))))
         out.append(triple(c, iri(str(GK.matchedRule)), literal(m.rule)))
         out.append(triple(c, iri(str(GK.matchedText)), literal(m.matched, lang="zh")))
+    if areas and FACT_AREAS.intersection(areas):
+        from ontology.facts import extract_facts, facts_ntriples
+
+        facts = extract_facts(item)
+        if facts.get("kind"):
+            out.append(facts_ntriples(subject_iri, facts))
     return MappedNotice(subject_iri, key, "".join(out), problems)
