@@ -296,23 +296,34 @@ def _merge_truth(data: DataDir, run_id: str) -> None:
     write_atomic(data.truth, "".join(p.read_text(encoding="utf-8") for p in parts))
 
 
-OPTIONAL_STAGES = ("dump", "completeness")
-
-
-def optional_stage(name: str, data: str, run_id: str) -> dict[str, Any]:
-    """Run `gongkai.pipeline.{name}(DataDir, run_id)` if that stage exists yet.
+def write_dumps(data: str, run_id: str) -> dict[str, Any]:
+    """Dumps of the current store generation (`endpoint.dumps.write_dumps`), if it exists yet.
 
     Returns `{"skipped": reason}` when it does not, so the caller can mark its task skipped
     instead of pretending the stage ran.
     """
+    try:
+        from endpoint.dumps import write_dumps as write
+    except ImportError:
+        return _skipped("endpoint.dumps.write_dumps is not implemented yet")
+    from endpoint.store import current_generation
+
+    root = DataDir(Path(data))
+    generation = current_generation(root)
+    if generation is None:
+        raise FileNotFoundError(f"nothing published under {data}")
+    return {"run_id": run_id, "output": str(write(root, generation, run_id))}
+
+
+def completeness(data: str, run_id: str) -> dict[str, Any]:
+    """The completeness report of the run, if the pipeline does not already publish it."""
     from gongkai import pipeline
 
-    if name not in OPTIONAL_STAGES:
-        raise ValueError(f"unknown optional stage {name!r}")
-    fn = getattr(pipeline, name, None)
-    if fn is None:
-        reason = f"gongkai.pipeline.{name} is not implemented yet"
-        log.warning("%s: skipped", reason)
-        return {"skipped": reason}
-    out = fn(DataDir(Path(data)), run_id)
-    return {"run_id": run_id, "output": str(out) if out is not None else None}
+    if hasattr(pipeline, "completeness_graph"):
+        return _skipped("graph/completeness is built and published by gongkai.pipeline.publish")
+    return _skipped("gongkai.pipeline has no completeness stage yet")
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    log.warning("skipped: %s", reason)
+    return {"skipped": reason}
