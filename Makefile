@@ -7,7 +7,7 @@ PORT    ?= 8000
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-test run test lint format bench airflow clean
+.PHONY: help venv install install-test assets run test lint format bench airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,7 +28,17 @@ install: $(VENV)/.installed ## create .venv and install the project
 
 install-test: $(VENV)/.installed-test ## install the project with what the tests need
 
-run: install ## harvest the sandbox, map, validate, publish, then serve on 127.0.0.1:$(PORT)
+YASGUI  := endpoint/static/vendor/yasgui/yasgui.min.js
+
+# The query page's YASGUI, from npm (endpoint/frontend/package-lock.json); `npm ci` there copies
+# the built files into endpoint/static/vendor/ (git-ignored). The server runs without them.
+$(YASGUI): endpoint/frontend/package.json endpoint/frontend/package-lock.json endpoint/frontend/copy-assets.mjs
+	cd endpoint/frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+assets: $(YASGUI) ## build the query page's assets (YASGUI from npm, served locally)
+
+run: install assets ## harvest the sandbox, map, validate, publish, then serve on 127.0.0.1:$(PORT)
 	$(BIN)/gongkai run --data-dir $(DATA) --port $(PORT) $(ARGS)
 
 lint: install-test ## ruff lint and format check
@@ -39,7 +49,7 @@ format: install-test ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## lint, then the whole test suite
+test: lint assets ## lint, then the whole test suite
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: install-test ## benchmarks (see bench/README.md); SIZE=10000 by default

@@ -25,6 +25,7 @@ import pyoxigraph
 from pyoxigraph import NamedNode, RdfFormat, Store
 
 from gongkai.config import DataDir
+from gongkai.faults import kill_point
 
 CURRENT = "CURRENT"
 MANIFEST = "MANIFEST.json"
@@ -162,6 +163,7 @@ def _build(
             source.backup(str(target))
         finally:
             del source
+        kill_point("publish:after-backup")
     store = Store(str(target))
     try:
         for iri, path in graphs.items():
@@ -174,6 +176,7 @@ def _build(
                 store.load(path=str(path), format=_rdf_format(Path(path)), to_graph=graph)
             else:
                 store.bulk_load(path=str(path), format=_rdf_format(Path(path)), to_graph=graph)
+        kill_point("publish:after-load")
         counts = (
             dict(read_manifest(previous).get("graphs", {})) if previous and not replace_all else {}
         )
@@ -188,11 +191,23 @@ def _build(
     return dict(sorted(counts.items()))
 
 
+def _remove_unpublished(root: Path, current: Path | None) -> None:
+    """Remove what a killed publish left: generations newer than CURRENT (never served).
+
+    Called under the publish lock, so no other publisher is building one of them. Without a
+    CURRENT only directories without a manifest go (a half-built first generation).
+    """
+    cur = int(_GEN_RE.match(current.name).group(1)) if current is not None else None
+    for n, path in _generations(root):
+        if (cur is not None and n > cur) or (cur is None and not (path / MANIFEST).is_file()):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _prune(root: Path, current: Path) -> None:
-    """Keep CURRENT and the previous KEEP_PREVIOUS generations; remove the rest."""
+    """Keep CURRENT and the previous KEEP_PREVIOUS complete generations; remove the rest."""
     gens = _generations(root)
     cur = int(_GEN_RE.match(current.name).group(1))
-    older = [p for n, p in gens if n < cur]
+    older = [p for n, p in gens if n < cur and (p / MANIFEST).is_file()]
     keep = {current, *older[-KEEP_PREVIOUS:]} if KEEP_PREVIOUS else {current}
     for _n, path in gens:
         if path not in keep:
@@ -225,6 +240,8 @@ def publish(
         gens = _generations(root)
         n = (gens[-1][0] + 1) if gens else 1
         target = root / generation_name(n)
+        _remove_unpublished(root, previous)  # leftovers of a killed publish (never reused)
+        kill_point("publish:before-build")
         try:
             counts = _build(target, previous, graphs, replace_all)
             manifest = {
@@ -238,7 +255,9 @@ def publish(
                 "triples": sum(counts.values()),
             }
             _write_atomic(target / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+            kill_point("publish:after-manifest")
             _write_atomic(root / CURRENT, target.name + "\n")
+            kill_point("publish:after-current")
         except BaseException:
             if current_generation(data) != target:
                 shutil.rmtree(target, ignore_errors=True)

@@ -150,6 +150,19 @@ def _run_sources(args: argparse.Namespace, data: DataDir, run_id: str):
     ]
 
 
+def cmd_reparse(args: argparse.Namespace) -> int:
+    """Rebuild a run's items from the WARC archive, without fetching."""
+    from harvesters.reparse import reparse
+
+    data = data_dir(args.data_dir)
+    run_id = args.run_id or _latest_run(data)
+    counts = reparse(data, run_id, _sources(args))
+    for sid, n in sorted(counts.items()):
+        print(f"{sid}: {n} items")
+    print(f"reparsed run {run_id}: {sum(counts.values())} items from the archive")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Re-check a run's notices (the quarantined ones too) and publish what now passes."""
     from gongkai import pipeline
@@ -316,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-id", default=None)
     sp.add_argument("--full", action="store_true", help="fetch everything, not incrementally")
     sp.set_defaults(func=cmd_harvest)
+
+    sp = sub.add_parser("reparse", help="rebuild a run's items from its WARC files")
+    common(sp)
+    sp.add_argument("--run-id", default=None)
+    sp.set_defaults(func=cmd_reparse)
 
     sp = sub.add_parser("validate", help="re-check a run (quarantine too) and publish what passes")
     common(sp)

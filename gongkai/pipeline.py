@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gongkai.config import DataDir
+from gongkai.faults import kill_point
 from harvesters.registry import Source
 
 BATCH = 500
@@ -50,6 +51,8 @@ def sandbox(
     faults: str | None = None,
     registry: Path | None = None,
     timeout: float = 600,
+    scenario: Path | None = None,
+    epoch: int = 1,
 ) -> Iterator[SandboxHandle]:
     """Start the sandbox in its own process on a free loopback port; stop it on exit."""
     ready = data.sandbox / "ready.json"
@@ -61,6 +64,10 @@ def sandbox(
         cmd += ["--faults", faults]
     if registry:
         cmd += ["--registry", str(registry)]
+    if scenario:
+        cmd += ["--scenario", str(scenario)]
+    if epoch != 1:
+        cmd += ["--epoch", str(epoch)]
     proc = subprocess.Popen(cmd)
     try:
         deadline = time.monotonic() + timeout
@@ -88,10 +95,15 @@ def harvest(
     *,
     sandbox_url: str | None = None,
     registry: Path | None = None,
+    full: bool = False,
 ) -> None:
-    """Crawl the sources in a child process (Twisted's reactor runs once per process)."""
+    """Crawl the sources in a child process (Twisted's reactor runs once per process).
+
+    Incremental when the harvest state knows a source; `full` fetches everything again."""
     cmd = [sys.executable, "-m", "harvesters.crawl", "--data-dir", str(data.root)]
     cmd += ["--run-id", run_id]
+    if full:
+        cmd += ["--full"]
     for s in sources:
         cmd += ["--source", s.id]
     if sandbox_url:
@@ -102,6 +114,7 @@ def harvest(
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:
         raise PipelineError(f"crawl process exited with status {done.returncode}")
+    kill_point("harvest:after-crawl")
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -195,6 +208,7 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
                 flush(graph)
         if batch:
             flush(graph)
+    kill_point("validate:after-graph")
     write_atomic(data.quarantined(source.id), "".join(q + "\n" for q in quarantine))
     return result
 
@@ -206,19 +220,30 @@ def map_validate(
     sources = list(sources)
     workers = workers or min(len(sources), os.cpu_count() or 1) or 1
     if workers == 1:
-        return {s.id: map_validate_source(data, run_id, s) for s in sources}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {s.id: pool.submit(map_validate_source, data, run_id, s) for s in sources}
-        return {sid: f.result() for sid, f in futures.items()}
+        results = {s.id: map_validate_source(data, run_id, s) for s in sources}
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {s.id: pool.submit(map_validate_source, data, run_id, s) for s in sources}
+            results = {sid: f.result() for sid, f in futures.items()}
+    kill_point("validate:done")
+    return results
 
 
 # -- publish -----------------------------------------------------------------------------------
 def publish(
-    data: DataDir, run_id: str, results: dict[str, SourceResult], sources: Iterable[Source]
-) -> Path:
+    data: DataDir,
+    run_id: str,
+    results: dict[str, SourceResult],
+    sources: Iterable[Source],
+    *,
+    to: str | None = None,
+    store_profile: str | None = None,
+) -> Any:
     """Publish each harvested source's graph, plus ontology, reference and provenance graphs.
 
-    A source whose harvest produced nothing keeps its previously published graph.
+    A source whose harvest produced nothing keeps its previously published graph. Without `to`
+    a new generation of the data directory's store (its Path is returned); with `to` (a store
+    URL or `oxigraph:DIR`) through endpoint.remote, atomically per graph (its result returned).
     """
     from endpoint.store import publish as publish_store
     from gongkai.reference import write_static_graphs
@@ -231,33 +256,99 @@ def publish(
             continue
         graphs[graph_iri(source.id)] = data.graph(run_id, source.id)
     graphs |= write_static_graphs(data, run_id, list(sources), results)
+    graphs[graph_iri("completeness")] = completeness_graph(data, run_id, graphs, sources)
+    if to is not None:
+        from endpoint.remote import publish_to
+
+        return publish_to(to, graphs, run_id=run_id, profile=store_profile)
     return publish_store(data, graphs, run_id=run_id)
+
+
+def completeness_graph(data: DataDir, run_id: str, graphs: dict[str, Path], sources) -> Path:
+    """The completeness cube (gongkai/completeness.py) from the source graphs published now."""
+    from gongkai.completeness import compute
+    from ontology.namespaces import graph_iri
+
+    sources = list(sources)
+    published = {s.id: graphs[graph_iri(s.id)] for s in sources if graph_iri(s.id) in graphs}
+    return compute(data, run_id, published, sources)
+
+
+# -- dumps -------------------------------------------------------------------------------------
+def dump(data: DataDir, generation: Path | None = None) -> Path:
+    """Write the downloads of a store generation (the current one by default): per-graph and
+    whole-dataset dumps, notices.csv, DCAT catalogue, SHA256SUMS (endpoint/dumps.py)."""
+    from endpoint.dumps import write_dumps
+    from endpoint.store import current_generation, read_manifest
+
+    generation = generation or current_generation(data)
+    if generation is None:
+        raise PipelineError(f"nothing published in {data.store}: run `gongkai publish` first")
+    run_id = read_manifest(generation).get("run_id")
+    if not run_id:
+        raise PipelineError(f"{generation} has no run id in its manifest")
+    return write_dumps(data, generation, run_id)
 
 
 # -- accounting --------------------------------------------------------------------------------
 def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dict[str, Any]:
-    """Compare with the sandbox's ground truth: every served notice must be accounted for."""
-    truth: dict[str, set[str]] = {}
+    """Compare with the sandbox's ground truth: every served notice must be accounted for.
+
+    A notice counts as seen by its URL, else by its document id (a copy under another URL or
+    column is the same notice). A notice the sandbox withdrew must be in the run's withdrawn
+    records. When a portal refused the harvester as a whole (a bot challenge: an error of kind
+    "source"), its notices are reported with that reason. Each row carries the source's health
+    flags (outside its expected volume, nothing yielded, blocked, time budget hit).
+    """
+    from harvesters.state import doc_id_of
+
+    truth: dict[str, list[dict[str, Any]]] = {}
     for record in read_jsonl(data.truth):
-        truth.setdefault(record["source"], set()).add(record["url"])
+        truth.setdefault(record["source"], []).append(record)
     rows = {}
     for sid, r in sorted(results.items()):
-        served = truth.get(sid)
+        records = truth.get(sid)
+        health_path = data.health(run_id, sid)
+        health = json.loads(health_path.read_text(encoding="utf-8")) if health_path.exists() else {}
+        refused = [e for e in read_jsonl(data.errors(run_id, sid)) if e.get("kind") == "source"]
+        withdrawn = {i["url"] for i in read_jsonl(data.run(run_id) / "withdrawn" / f"{sid}.jsonl")}
+        withdrawn_ids = {doc_id_of(u) for u in withdrawn}
         seen = set(r.published_urls) | set(r.quarantined_urls) | set(r.reported_urls)
+        seen_ids = {doc_id_of(u) for u in seen}
+        unaccounted: list[str] = []
+        blocked = 0
+        if records is not None:
+            for t in records:
+                doc = t.get("doc_id") or doc_id_of(t["url"])
+                if t.get("expect") == "withdrawn":
+                    if t["url"] not in withdrawn and doc not in withdrawn_ids:
+                        unaccounted.append(t["url"])
+                elif t["url"] not in seen and doc not in seen_ids:
+                    unaccounted.append(t["url"])
+            if refused and unaccounted:
+                blocked, unaccounted = len(unaccounted), []
+        served = (
+            sum(1 for t in records if t.get("expect") != "withdrawn")
+            if records is not None
+            else None
+        )
         rows[sid] = {
-            "served": len(served) if served is not None else None,
+            "served": served,
             "items": r.items,
             "duplicates": r.duplicates,
             "published": r.published,
             "quarantined": r.quarantined,
-            "reported": r.reported,
-            "unaccounted": len(served - seen) if served is not None else None,
-            "unaccounted_urls": sorted(served - seen)[:50] if served is not None else [],
+            "reported": r.reported + blocked,
+            "withdrawn": len(withdrawn),
+            "unaccounted": len(unaccounted) if records is not None else None,
+            "unaccounted_urls": sorted(unaccounted)[:50],
             "unresolved_publishers": r.unresolved_publishers,
+            "refused": refused[0]["reason"] if refused else None,
+            "flags": health.get("flags", []),
         }
     totals = {
         k: sum(row[k] or 0 for row in rows.values())
-        for k in ("served", "published", "quarantined", "reported", "unaccounted")
+        for k in ("served", "published", "quarantined", "reported", "withdrawn", "unaccounted")
     }
     totals["served"] = totals["served"] if truth else None
     report = {"run_id": run_id, "sources": rows, "totals": totals}
@@ -267,9 +358,10 @@ def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dic
 
 def summary_line(name: str, row: dict[str, Any]) -> str:
     served = f"{row['served']} served, " if row.get("served") is not None else ""
+    flags = f"  [flags: {'; '.join(row['flags'])}]" if row.get("flags") else ""
     return (
         f"{name}: {served}{row['published']} published, {row['quarantined']} quarantined, "
-        f"{row['reported']} reported, {row['unaccounted'] or 0} unaccounted"
+        f"{row['reported']} reported, {row['unaccounted'] or 0} unaccounted{flags}"
     )
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scrapy import signals
@@ -22,17 +23,40 @@ from harvesters.registry import Source, load_sources
 from harvesters.spiders.portal import PortalSpider
 
 
-def crawl_settings(data: DataDir, run_id: str, *, sandbox: bool) -> Settings:
+def crawl_settings(data: DataDir, run_id: str, *, sandbox: bool, full: bool = False) -> Settings:
     s = Settings()
     s.setmodule(default_settings, priority="project")
     if sandbox:
         s.setdict(default_settings.SANDBOX_OVERRIDES, priority="project")
     s.set("GONGKAI_DATA_PATH", str(data.root), priority="project")
     s.set("GONGKAI_RUN_ID", run_id, priority="project")
+    if full:
+        s.set("GONGKAI_INCREMENTAL", False, priority="project")
     return s
 
 
-def write_health(data: DataDir, run_id: str, spider: PortalSpider, started: float) -> None:
+def flags(source: Source, health: dict) -> list[str]:
+    """What a reader of the run summary must look at: a source outside its expected volume,
+    one that yielded nothing, a blocked or cut-short crawl, failed list pages."""
+    out = []
+    if health["blocked"]:
+        out.append(health["blocked"])
+    if health["items"] == 0:
+        out.append("yielded nothing")
+    elif source.expected is not None:
+        low, high = source.expected
+        if health["items"] < low:
+            out.append(f"below expected minimum {low}")
+        if health["items"] > high:
+            out.append(f"above expected maximum {high}")
+    if health["time_budget_hit"]:
+        out.append("time budget hit")
+    if health["list_failed"]:
+        out.append("list pages failed")
+    return out
+
+
+def write_health(data: DataDir, run_id: str, spider: PortalSpider, reason: str | None) -> dict:
     """Per-source statistics of the run, and the pages that gave no item with their reason."""
     stats = spider.crawler.stats.get_stats()
     source = spider.source.id
@@ -41,35 +65,64 @@ def write_health(data: DataDir, run_id: str, spider: PortalSpider, started: floa
     with errors_path.open("w", encoding="utf-8") as out:
         for error in spider.errors:
             out.write(json.dumps(error, ensure_ascii=False) + "\n")
+    started = stats.get("start_time")
+    duration = (datetime.now(UTC) - started).total_seconds() if started else None
+    counts = spider.counts
     health = {
         "source": source,
+        "run_id": run_id,
+        "family": spider.source.family,
+        "mode": "incremental" if getattr(spider, "incremental", False) else "full",
         "pages": stats.get("response_received_count", 0),
         "list_pages": stats.get("gongkai/list_pages", 0),
         "detail_pages": stats.get("gongkai/detail_pages", 0),
-        "items": stats.get("item_scraped_count", 0),
-        "errors": len(spider.errors),
+        "items": stats.get("item_scraped_count", 0) + counts["carried"],
+        "fetched_items": stats.get("item_scraped_count", 0),
+        "new": counts["new"],
+        "changed": counts["changed"],
+        "unchanged": counts["carried"] - counts["withdrawn_total"],
+        "not_modified": counts["not_modified"],
+        "withdrawn": counts["withdrawn"],
+        "withdrawn_total": counts["withdrawn_total"],
+        "duplicates": counts["duplicates"],
+        "errors": sum(1 for e in spider.errors if e.get("kind") != "source"),
         "retries": stats.get("retry/count", 0),
-        "finish_reason": stats.get("finish_reason"),
-        "duration_s": round(time.monotonic() - started, 3),
+        "robots_forbidden": stats.get("robotstxt/forbidden", 0),
+        "lists": spider.walks,
+        "blocked": spider.blocked,
+        "list_failed": spider.list_failed,
+        "finish_reason": reason,
+        "time_budget_hit": reason == "closespider_timeout",
+        "duration_s": round(duration, 3) if duration is not None else None,
     }
+    health["flags"] = flags(spider.source, health)
     path = data.health(run_id, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(health, ensure_ascii=False, indent=1), encoding="utf-8")
+    return health
 
 
 def run_crawl(
-    data: DataDir, run_id: str, sources: list[Source], *, sandbox_url: str | None = None
+    data: DataDir,
+    run_id: str,
+    sources: list[Source],
+    *,
+    sandbox_url: str | None = None,
+    full: bool = False,
+    overrides: dict | None = None,
 ) -> None:
-    process = CrawlerProcess(crawl_settings(data, run_id, sandbox=sandbox_url is not None))
-    started = time.monotonic()
+    settings = crawl_settings(data, run_id, sandbox=sandbox_url is not None, full=full)
+    if overrides:
+        settings.setdict(overrides, priority="cmdline")
+    process = CrawlerProcess(settings)
     for source in sources:
         urls = [source.sandbox_url(sandbox_url)] if sandbox_url else list(source.start_urls)
         crawler = process.create_crawler(PortalSpider)
 
-        def closed(spider, reason, _started=started):
-            write_health(data, run_id, spider, _started)
+        def closed(spider, reason):
+            write_health(data, run_id, spider, reason)
 
-        crawler.signals.connect(closed, signal=signals.spider_closed)
+        crawler.signals.connect(closed, signal=signals.spider_closed, weak=False)
         process.crawl(crawler, source=source, start_urls=urls, sandbox=sandbox_url is not None)
     process.start()
 
@@ -81,12 +134,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry", type=Path, default=None)
     p.add_argument("--source", action="append", default=[], help="source id (repeatable)")
     p.add_argument("--sandbox-url", default=None)
+    p.add_argument("--full", action="store_true", help="fetch everything, ignore the state")
     a = p.parse_args(argv)
+    # A killed `gongkai run` must not leave this process behind (docs/reliability.md).
+    import signal
+
+    from gongkai.faults import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
     sources = load_sources(a.registry)
     if a.source:
         wanted = set(a.source)
         sources = [s for s in sources if s.id in wanted]
-    run_crawl(DataDir(Path(a.data_dir)), a.run_id, sources, sandbox_url=a.sandbox_url)
+    # extra Scrapy settings as JSON (benchmarks, debugging):
+    # GONGKAI_SCRAPY_SETTINGS='{"LOG_LEVEL": "DEBUG"}'
+    overrides = json.loads(os.environ.get("GONGKAI_SCRAPY_SETTINGS") or "{}")
+    run_crawl(
+        DataDir(Path(a.data_dir)), a.run_id, sources,
+        sandbox_url=a.sandbox_url, full=a.full, overrides=overrides,
+    )  # fmt: skip
     return 0
 
 

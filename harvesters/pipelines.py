@@ -1,4 +1,8 @@
-"""Item pipeline: one JSON-lines file per source and run, written as items arrive."""
+"""Item pipeline: one JSON-lines file per source and run, written as items arrive.
+
+When the spider closes, the known items it did not fetch again (incremental runs) are appended
+too, so a run's items always hold every notice the source is known to have.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +32,17 @@ class JsonLinesPerSource:
         self.file = path.open("w", encoding="utf-8")
 
     def close_spider(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        if self.file is None:
+            return
+        spider = self.crawler.spider
+        for item in spider.finish() if hasattr(spider, "finish") else ():
+            self.write(item)
+        self.file.close()
 
-    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+    def write(self, item: dict[str, Any]) -> None:
         assert self.file is not None
         self.file.write(json.dumps(normalise_item(item), ensure_ascii=False) + "\n")
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.write(item)
         return item

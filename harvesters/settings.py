@@ -30,6 +30,30 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Scrapy has no retry backoff: harvesters.middlewares.BackoffRetryMiddleware waits
+# base * 2**(attempt-1) seconds (jittered, capped, at least Retry-After) before a retry.
+RETRY_GIVE_UP_LOG_LEVEL = "INFO"  # the run's errors file keeps every page given up on
+RETRY_BACKOFF_BASE = 2.0
+RETRY_BACKOFF_MAX = 120.0
+# List pages lead to notices: they are retried harder than detail pages.
+GONGKAI_LIST_RETRIES = 8
+GONGKAI_TRUNCATED_RETRIES = 2
+# Per-source time budget (each source is its own crawler): hitting it is recorded in health.
+CLOSESPIDER_TIMEOUT = 4 * 3600
+# Incremental runs when the state knows the source; GONGKAI_REVALIDATE sends a conditional
+# request for every listed known document (a periodic full check).
+GONGKAI_INCREMENTAL = True
+GONGKAI_REVALIDATE = False
+GONGKAI_WARC_LEVEL = 1
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "harvesters.middlewares.RobotsTxtMiddleware": 100,
+    "harvesters.middlewares.BackoffRetryMiddleware": 550,
+    # next to the downloader: every response as it came, before decompression and redirects
+    "harvesters.warc.WarcMiddleware": 950,
+}
 
 COOKIES_ENABLED = False
 REDIRECT_ENABLED = True
@@ -47,5 +71,9 @@ SANDBOX_OVERRIDES = {
     "CONCURRENT_REQUESTS": 64,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
     "RETRY_TIMES": 2,
-    "DOWNLOAD_TIMEOUT": 15,
+    "RETRY_BACKOFF_BASE": 0.05,
+    "RETRY_BACKOFF_MAX": 0.5,
+    # small, so the sandbox's slow pages (4 s) time out quickly and the tests stay fast
+    "DOWNLOAD_TIMEOUT": 2.5,
+    "CLOSESPIDER_TIMEOUT": 600,
 }

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from gongkai.config import data_dir
 from harvesters.registry import load_sources
+from harvesters.sandbox.scenarios import load as load_scenario
 from harvesters.sandbox.server import serve
 
 
@@ -14,13 +15,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--per-source", type=int, default=20)
     p.add_argument("--seed", type=int, default=2014)
-    p.add_argument("--faults", default=None)
-    p.add_argument("--sources", type=Path, default=None)
+    p.add_argument("--faults", default=None, help="fault profile: realistic")
+    p.add_argument("--epoch", type=int, default=1, help="2: some notices edited, some withdrawn")
+    p.add_argument("--sources", "--registry", dest="sources", type=Path, default=None)
+    p.add_argument("--only", action="append", default=None, help="serve only this source")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--ready-file", type=Path, default=None)
+    p.add_argument("--export", type=Path, default=None, help="write static files here, exit")
+    p.add_argument("--scenario", type=Path, default=None, help="completeness scenario (YAML)")
     a = p.parse_args(argv)
+    # A killed `gongkai run` must not leave this process behind (docs/reliability.md).
+    import signal
+
+    from gongkai.faults import die_with_parent
+
+    die_with_parent(signal.SIGTERM)
+    sources = load_sources(a.sources)
+    if a.only:
+        sources = [s for s in sources if s.id in set(a.only)]
+    if a.export:
+        from harvesters.sandbox.export import export
+
+        n = export(sources, a.export, per_source=a.per_source, seed=a.seed, epoch=a.epoch)
+        print(f"sandbox: {n} files written to {a.export}")
+        return
     serve(
-        load_sources(a.sources),
+        sources,
         truth=data_dir(a.data_dir).truth,
         host=a.host,
         port=a.port,
@@ -28,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=a.seed,
         faults=a.faults,
         ready_file=a.ready_file,
+        epoch=a.epoch,
+        scenario=load_scenario(a.scenario),
     )
 
 

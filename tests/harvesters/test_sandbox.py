@@ -35,7 +35,7 @@ def test_list_page_announces_its_page_count_the_trs_way():
     sandbox = Sandbox(SandboxConfig((SOURCE,), per_source=45))
     status, html = fetch(sandbox, f"/yuzhong{SOURCE.live_path}index.html")
     assert status == 200
-    assert 'createPageHTML(3, 0, "index", "html")' in html
+    assert "createPageHTML('page_div', 3, 0, 'index', 'html', 45)" in html
 
 
 def test_second_list_page_is_index_1():
@@ -50,7 +50,8 @@ def test_page_past_the_end_is_404():
 
 
 def test_detail_page_carries_the_metadata_table(tmp_path):
-    sandbox = Sandbox(SandboxConfig((SOURCE,), per_source=5))
+    department = next(s for s in load_sources() if s.id == "czj")  # standard TRS layout
+    sandbox = Sandbox(SandboxConfig((department,), per_source=5))
     sandbox.write_truth(tmp_path / "truth.jsonl", "http://sandbox")
     record = json.loads((tmp_path / "truth.jsonl").read_text().splitlines()[0])
     path = record["url"].removeprefix("http://sandbox")

@@ -1,0 +1,196 @@
+"""Harvest state kept between runs: one small SQLite database per source under `data.state`.
+
+`docs` holds what the harvester knows of each document (by its stable document id): the
+URL, the validators of the last fetch (ETag, Last-Modified), the page's sha256, what the list
+showed for it (a signature of the list entry), its version, when it was first and last seen,
+whether it failed or was withdrawn, and the latest item. `versions` keeps every version of an
+item: an edited notice becomes a new version, the old one stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    status TEXT NOT NULL,          -- ok | failed | withdrawn
+    reason TEXT,                   -- why it failed
+    etag TEXT,
+    last_modified TEXT,
+    sha256 TEXT,
+    list_sig TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    withdrawn TEXT,                -- date it disappeared
+    item TEXT                      -- latest item, JSON
+);
+CREATE TABLE IF NOT EXISTS versions (
+    doc_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sha256 TEXT,
+    run_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (doc_id, version)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    full_walk INTEGER NOT NULL
+);
+"""
+
+_TRS_ID = re.compile(r"/t\d{8}_(\d+)(?:_(?:app|wap))?\.s?html?$")
+_HANWEB_ID = re.compile(r"/art_\d+_(\d+)\.html$")
+_NUMERIC_ID = re.compile(r"/(\d{3,})\.s?html?$")
+
+
+def doc_id_of(url: str) -> str:
+    """The stable document id a URL carries (TRS docid, Hanweb article id, a numeric file
+    name), else the URL itself: copies (`_app`, `_wap`, another column) share the id."""
+    path = urlsplit(url).path
+    for pattern in (_TRS_ID, _HANWEB_ID, _NUMERIC_ID):
+        if m := pattern.search(path):
+            return m.group(1)
+    return url
+
+
+def list_signature(text: str) -> str:
+    """What a list shows of a document (title, date), hashed: a change means an edit."""
+    return hashlib.sha1(" ".join(text.split()).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Doc:
+    doc_id: str
+    url: str
+    status: str
+    reason: str | None
+    etag: str | None
+    last_modified: str | None
+    sha256: str | None
+    list_sig: str | None
+    version: int
+    first_seen: str
+    last_seen: str
+    withdrawn: str | None
+    item: str | None
+
+    def item_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.item) if self.item else None
+
+
+class SourceState:
+    """The state of one source. Changes are committed by `close()` (a crashed run leaves the
+    previous state, so the next run fetches again what this one saw)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.executescript(SCHEMA)
+        self.docs: dict[str, Doc] = {
+            row[0]: Doc(*row) for row in self.db.execute("SELECT * FROM docs")
+        }
+        (self.runs,) = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()
+
+    @classmethod
+    def open(cls, state_dir: Path, source_id: str) -> SourceState:
+        return cls(state_dir / f"{source_id}.sqlite3")
+
+    @property
+    def empty(self) -> bool:
+        return not self.docs
+
+    def known(self) -> int:
+        """Documents a complete list should show: read ones and ones that failed."""
+        return sum(1 for d in self.docs.values() if d.status != "withdrawn")
+
+    def _save(self, doc: Doc) -> None:
+        self.docs[doc.doc_id] = doc
+        self.db.execute(
+            "INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                doc.doc_id, doc.url, doc.status, doc.reason, doc.etag, doc.last_modified,
+                doc.sha256, doc.list_sig, doc.version, doc.first_seen, doc.last_seen,
+                doc.withdrawn, doc.item,
+            ),
+        )  # fmt: skip
+
+    def record_item(
+        self,
+        doc_id: str,
+        item: dict[str, Any],
+        *,
+        run_id: str,
+        etag: str | None,
+        last_modified: str | None,
+        list_sig: str | None,
+    ) -> dict[str, Any]:
+        """Store a fetched item; returns it with `doc_id`, `version`, `previous_sha256`."""
+        old = self.docs.get(doc_id)
+        sha = item.get("sha256")
+        if old is not None and old.sha256 == sha and old.item:
+            version, previous = old.version, old.item_dict().get("previous_sha256")
+        elif old is not None and old.version and old.sha256:
+            version, previous = old.version + 1, old.sha256
+        else:
+            version, previous = 1, None
+        item = {**item, "doc_id": doc_id, "version": version, "previous_sha256": previous}
+        item["withdrawn"] = None
+        text = json.dumps(item, ensure_ascii=False)
+        self._save(
+            Doc(
+                doc_id, item["url"], "ok", None, etag, last_modified, sha, list_sig, version,
+                old.first_seen if old else run_id, run_id, None, text,
+            )
+        )  # fmt: skip
+        if old is None or old.version != version:
+            self.db.execute(
+                "INSERT OR REPLACE INTO versions VALUES (?,?,?,?,?)",
+                (doc_id, version, sha, run_id, text),
+            )
+        return item
+
+    def record_seen(self, doc_id: str, run_id: str, list_sig: str | None = None) -> None:
+        """A known document seen again unchanged (on a list, or answered 304)."""
+        doc = self.docs[doc_id]
+        doc.last_seen = run_id
+        if list_sig is not None:
+            doc.list_sig = list_sig
+        self._save(doc)
+
+    def record_failure(self, doc_id: str, url: str, reason: str, run_id: str) -> None:
+        old = self.docs.get(doc_id)
+        if old is not None and old.status == "ok":
+            return  # a transient failure of a known document: keep what we have
+        self._save(
+            Doc(doc_id, url, "failed", reason, None, None, None, None, 0,
+                old.first_seen if old else run_id, run_id, None, None)
+        )  # fmt: skip
+
+    def record_withdrawn(self, doc_id: str, day: str) -> dict[str, Any] | None:
+        doc = self.docs[doc_id]
+        doc.status, doc.withdrawn = "withdrawn", day
+        item = doc.item_dict()
+        if item is not None:
+            item["withdrawn"] = day
+            doc.item = json.dumps(item, ensure_ascii=False)
+        self._save(doc)
+        return item
+
+    def record_run(self, run_id: str, full_walk: bool) -> None:
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run_id, int(full_walk)))
+
+    def close(self, commit: bool = True) -> None:
+        if commit:
+            self.db.commit()
+        self.db.close()
