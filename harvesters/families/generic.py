@@ -196,6 +196,7 @@ def sibling_pairs(root: etree._Element, body: etree._Element | None = None) -> l
 
 _COLON = re.compile(r"[：:]")
 _WORD = re.compile(r"\S+")
+_LABEL_WINDOW = 256  # characters before a colon searched for its label
 
 
 def line_pairs(line: str) -> list[Pair]:
@@ -206,7 +207,12 @@ def line_pairs(line: str) -> list[Pair]:
         c = colon.start()
         if 0 < c < len(line) - 1 and line[c - 1].isdigit() and line[c + 1].isdigit():
             continue  # a time, 10:20
-        words = [(m.start(), m.group()) for m in _WORD.finditer(line, start, c)]
+        # Only the last words before the colon can be a label: scanning from `start` on every
+        # colon made a long line with many colons quadratic (1 MB of noise took minutes).
+        lo = max(start, c - _LABEL_WINDOW)
+        words = [(m.start(), m.group()) for m in _WORD.finditer(line, lo, c)]
+        if lo > start and words and words[0][0] == lo and not line[lo - 1].isspace():
+            words = words[1:]  # a word cut by the window is not a label's first word
         for k in range(min(len(words), 6), 0, -1):
             candidate = "".join(w for _, w in words[-k:])
             if len(candidate) > 16:
