@@ -86,7 +86,9 @@ def prepare(data: DataDir, notices: int) -> dict[str, Path]:
 
 
 def load_graphs(data: DataDir) -> dict[str, Path]:
-    return {g: Path(p) for g, p in json.loads((data.root / "bench-graphs.json").read_text()).items()}
+    return {
+        g: Path(p) for g, p in json.loads((data.root / "bench-graphs.json").read_text()).items()
+    }
 
 
 def sample_keys(graphs: dict[str, Path], n: int, seed: int = 7) -> tuple[list[str], list[str]]:
@@ -226,9 +228,7 @@ async def drive(
                 i += concurrency
                 t = time.perf_counter()
                 try:
-                    r = await client.post(
-                        url, data={"query": q}, headers={"Accept": SPARQL_JSON}
-                    )
+                    r = await client.post(url, data={"query": q}, headers={"Accept": SPARQL_JSON})
                     ok = r.status_code == 200 and b'"bindings"' in r.content
                     if not ok:
                         errors.append(f"{r.status_code}: {r.text[:120]}")
@@ -245,7 +245,9 @@ async def drive(
 
 def measure(target: str, url: str, lookup: str, queries: list[str], args) -> Figures:
     # Warm up (caches, workers' store handles), then measure.
-    asyncio.run(drive(url, queries, concurrency=4, max_requests=min(200, len(queries)), duration=10))
+    asyncio.run(
+        drive(url, queries, concurrency=4, max_requests=min(200, len(queries)), duration=10)
+    )
     lat, errors, elapsed, samples = asyncio.run(
         drive(
             url,
@@ -301,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             graphs = prepare(data, args.notices)
         agencies, notices = sample_keys(graphs, 2000)
         manifest = json.loads(
-            (data.store / (data.store / "CURRENT").read_text().strip() / "MANIFEST.json").read_text()
+            (
+                data.store / (data.store / "CURRENT").read_text().strip() / "MANIFEST.json"
+            ).read_text()
         )
         print(
             f"{len(notices):,} sampled notices, {len(agencies)} publishers, "

@@ -331,19 +331,29 @@ class RemoteStore:
                     ) from None
                 if not _transient(exc):
                     raise RemoteStoreError(
-                        f"{what}: {self.base} answered {_describe(exc)}"
+                        f"{what}: {self.base} answered {self._describe_safe(exc)}"
                     ) from None
                 if attempt == self.retries:
                     raise StoreUnavailableError(
                         f"{what}: {self.base} unavailable after {self.retries + 1} attempts "
-                        f"({_describe(exc)})"
+                        f"({self._describe_safe(exc)})"
                     ) from None
                 log.warning(
-                    "%s: %s (%s); retrying in %.1f s", what, self.base, _describe(exc), delay
+                    "%s: %s (%s); retrying in %.1f s", what, self.base, self._describe_safe(exc), delay
                 )
                 self._sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
+
+    def _describe_safe(self, exc: BaseException) -> str:
+        """`_describe` with our credentials blanked: a store or proxy may echo the request's
+        headers (the Basic token) or the password back in its error body."""
+        text = _describe(exc)
+        if self.password:
+            token = base64.b64encode(f"{self.user or ''}:{self.password}".encode()).decode()
+            for secret in (token, self.password):
+                text = text.replace(secret, "***")
+        return text
 
     def _wrapper(self, *, update: bool):
         from SPARQLWrapper import BASIC, DIGEST, JSON, POST, SPARQLWrapper

@@ -251,7 +251,8 @@ def like_pattern(term: str) -> str:
 
 
 def _terms(q: str) -> tuple[list[str], list[str]]:
-    terms = [t for t in q[:MAX_QUERY_CHARS].split() if t]
+    # NUL ends a C string: inside an FTS5 phrase it left the quote unterminated (a 500).
+    terms = [t for t in q[:MAX_QUERY_CHARS].replace("\x00", " ").split() if t]
     return [t for t in terms if len(t) >= 3], [t for t in terms if len(t) < 3]
 
 

@@ -46,6 +46,24 @@ def _build_search_index(data: DataDir, run_id: str) -> None:
     build_index(data, run_id)
 
 
+def run_problems(report: dict, results: dict) -> list[str]:
+    """Why a run is not a success: notices unaccounted for, a source the crawl produced no
+    file for, a source that yielded nothing and said nothing why (no page reported, no
+    refusal). A blocked portal whose notices are all reported with the reason is accounted
+    for: its `[flags: …]` show on its summary line."""
+    problems = []
+    unaccounted = report["totals"].get("unaccounted")
+    if unaccounted:
+        problems.append(f"{unaccounted} notice(s) unaccounted for")
+    for sid, row in report["sources"].items():
+        r = results.get(sid)
+        if r is not None and not r.harvested:
+            problems.append(f"{sid}: the crawl wrote nothing for this source")
+        elif not row.get("items") and not row.get("reported") and not row.get("refused"):
+            problems.append(f"{sid}: yielded nothing, with no page reported")
+    return problems
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from gongkai import pipeline
 
@@ -87,7 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sid, row in report["sources"].items():
         print(pipeline.summary_line(sid, row))
     print(pipeline.summary_line("total", report["totals"]))
-    status = 0 if not report["totals"]["unaccounted"] else 1
+    problems = run_problems(report, results)
+    if problems:  # never a plain success: one marker line, non-zero exit (docs/reliability.md)
+        print(f"gongkai: run {run_id} FAILED: {'; '.join(problems)}", file=sys.stderr)
+    status = 1 if problems else 0
     if not args.no_serve:
         return cmd_serve(args)
     return status

@@ -28,6 +28,8 @@ KILL_POINTS = (
     "publish:after-manifest",  # store.publish: MANIFEST written, CURRENT not yet switched
     "publish:after-current",  # store.publish: CURRENT switched, old generations not pruned
 )
+#: Points in helper processes (a crash of the crawl process, not of `gongkai run`).
+CHILD_POINTS = ("crawl:start",)  # harvesters.crawl: before any page is fetched
 
 
 def kill_point(name: str) -> None:

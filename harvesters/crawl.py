@@ -139,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     # A killed `gongkai run` must not leave this process behind (docs/reliability.md).
     import signal
 
-    from gongkai.faults import die_with_parent
+    from gongkai.faults import die_with_parent, kill_point
 
     die_with_parent(signal.SIGKILL)
+    kill_point("crawl:start")
     sources = load_sources(a.registry)
     if a.source:
         wanted = set(a.source)

@@ -281,22 +281,31 @@ _LINE_SPACES = re.compile(r"[ \t\r\f\v\u3000\xa0\u200b\ufeff]+")
 
 
 def _walk(el: etree._Element, parts: list[str], skip: frozenset[int]) -> None:
-    tag = el.tag
-    if not isinstance(tag, str) or tag in SKIP_TAGS or id(el) in skip:
-        return  # comments, processing instructions, scripts: their tail is added by the caller
-    block = tag in BLOCK_TAGS
-    if block:
-        parts.append("\n")
-    elif tag in CELL_TAGS:
-        parts.append(" ")
-    if el.text:
-        parts.append(el.text)
-    for child in el:
-        _walk(child, parts, skip)
-        if child.tail:
-            parts.append(child.tail)
-    if block:
-        parts.append("\n")
+    # An explicit stack, not recursion: hostile pages nest elements 10,000s deep.
+    todo: list[etree._Element | str] = [el]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, str):
+            parts.append(node)
+            continue
+        tag = node.tag
+        if not isinstance(tag, str) or tag in SKIP_TAGS or id(node) in skip:
+            continue  # comments, processing instructions, scripts: their tail is added below
+        block = tag in BLOCK_TAGS
+        if block:
+            parts.append("\n")
+        elif tag in CELL_TAGS:
+            parts.append(" ")
+        if node.text:
+            parts.append(node.text)
+        after: list[etree._Element | str] = []
+        for child in node:
+            after.append(child)
+            if child.tail:
+                after.append(child.tail)
+        if block:
+            after.append("\n")
+        todo.extend(reversed(after))
 
 
 def text_lines(el: etree._Element, skip: Iterable[etree._Element] = ()) -> list[str]:

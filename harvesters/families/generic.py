@@ -249,13 +249,43 @@ def text_pairs(root: etree._Element, body: etree._Element | None = None) -> list
             continue
         blocks.setdefault(id(node), node)  # the dict holds the proxy: its id stays unique
     pairs: list[Pair] = []
-    for block in blocks.values():
+    for block in _outermost(blocks):
         if _inside(block, body):
             continue
         for line in text_lines(block):
             if "：" in line or ":" in line:
                 pairs.extend(line_pairs(line))
     return pairs
+
+
+def _outermost(blocks: dict[int, etree._Element]) -> list[etree._Element]:
+    """The blocks not inside another of `blocks` (whose text lines already hold theirs).
+
+    Reading nested blocks each in full was quadratic in the nesting depth (a page of noise
+    nests thousands of unclosed blocks); ancestors are looked up once each, memoised."""
+    covered: dict[int, bool] = {}  # non-selected node id → has a selected ancestor-or-self
+    alive: list[etree._Element] = []  # keeps the proxies, so ids stay unique
+    out = []
+    for block in blocks.values():
+        chain = []
+        node = block.getparent()
+        found = False
+        while node is not None:
+            key = id(node)
+            if key in blocks:
+                found = True
+                break
+            if key in covered:
+                found = covered[key]
+                break
+            chain.append(node)
+            node = node.getparent()
+        for n in chain:
+            covered[id(n)] = found
+        alive.extend(chain)
+        if not found:
+            out.append(block)
+    return out
 
 
 def _inside(el: etree._Element, body: etree._Element | None) -> bool:

@@ -170,15 +170,15 @@ def test_credentials_never_reach_messages_or_logs(
 
     handler.script = [401] * 10
     data = DataDir(nt_file.parent / "data")
-    monkeypatch.setattr(
-        "gongkai.pipeline.map_validate", lambda *a, **k: {}, raising=True
-    )
+    monkeypatch.setattr("gongkai.pipeline.map_validate", lambda *a, **k: {}, raising=True)
     monkeypatch.setattr("gongkai.cli._run_sources", lambda *a, **k: [], raising=False)
     monkeypatch.setattr("gongkai.cli._latest_run", lambda data: "20260101T000000Z")
     monkeypatch.setattr(
         "gongkai.pipeline.completeness_graph", lambda *a, **k: nt_file, raising=False
     )
-    code = main(["publish", "--data-dir", str(data.root), "--to", url, "--store-profile", "sparql11"])
+    code = main(
+        ["publish", "--data-dir", str(data.root), "--to", url, "--store-profile", "sparql11"]
+    )
     out = capsys.readouterr()
     assert code == 1
     assert "refused the credentials" in out.err

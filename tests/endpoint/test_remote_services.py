@@ -46,7 +46,9 @@ def notices(n: int, version: str) -> str:
     out = []
     for i in range(n):
         s = f"<{GK}id/notice/testsource/n{i:06d}>"
-        out.append(f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{GK}def/gongkai#Notice> .\n")
+        out.append(
+            f"{s} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{GK}def/gongkai#Notice> .\n"
+        )
         out.append(f'{s} <http://purl.org/dc/terms/title> "通知 {i} {version}"@zh .\n')
         out.append(f"{s} <http://purl.org/dc/terms/publisher> <{GK}id/agency/a{i % 7}> .\n")
         day = 1 + i % 28
@@ -114,7 +116,9 @@ def test_second_publish_replaces_the_graph_atomically(store: RemoteStore, tmp_pa
         stop.set()
         thread.join(60)
     assert store.count(g) == 20_000
-    versions = store.select(f"SELECT DISTINCT ?v WHERE {{ GRAPH <{g}> {{ ?s <{GK}def/gongkai#version> ?v }} }}")
+    versions = store.select(
+        f"SELECT DISTINCT ?v WHERE {{ GRAPH <{g}> {{ ?s <{GK}def/gongkai#version> ?v }} }}"
+    )
     assert versions == [{"v": "v2"}]
     assert seen and set(seen) <= {15_000, 20_000}, sorted(set(seen))
 
@@ -188,13 +192,14 @@ def test_store_killed_mid_publish_keeps_the_old_graph(
 
 
 def test_virtuoso_wrong_password_is_reported_without_it(
-    virtuoso_server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    request, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    vt = request.getfixturevalue("virtuoso_server")
     caplog.set_level(logging.DEBUG)
-    wrong = "not" + virtuoso_server.password
-    store = RemoteStore(virtuoso_server.url, "virtuoso", user="dba", password=wrong, retries=0)
+    wrong = "not" + vt.password
+    store = RemoteStore(vt.url, "virtuoso", user="dba", password=wrong, retries=0)
     with pytest.raises(RemoteStoreError) as err:
         publish_remote(store, {GK + "graph/x": write(tmp_path / "x.nt", notices(3, "v"))})
     assert "refused the credentials (HTTP 401)" in str(err.value)
     for text in (str(err.value), caplog.text):
-        assert wrong not in text and virtuoso_server.password not in text
+        assert wrong not in text and vt.password not in text

@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("yuzhong", "czj")
 PER_SOURCE = 6
+CLEAN_PER_SOURCE = 4  # the shared clean run (conftest.clean_run)
 BASE = "https://gongkai.example.org/"
 NOTICE = BASE + "def/gongkai#Notice"
 # Triples that legitimately differ between two runs of the same data: which run made them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -11,6 +12,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+
+def die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies (a killed pytest leaves no server)."""
+    import ctypes
+    import signal as _signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, _signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -55,7 +65,9 @@ class OxigraphServer:
         cmd.append("--union-default-graph")
         log = self.location.with_name(self.location.name + ".log")
         with open(log, "ab") as err:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            self.proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=die_with_parent
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -69,6 +69,15 @@ MaxQueryExecutionTime = 120
 """
 
 
+def die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies (a killed pytest leaves no server)."""
+    import ctypes
+    import signal as _signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, _signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,6 +137,7 @@ class VirtuosoServer:
             cwd=self.dir,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self._wait(timeout)
