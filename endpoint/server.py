@@ -107,7 +107,8 @@ async def sparql_endpoint(request: Request) -> Response:
     pool: WorkerPool | None = request.app.state.pool
     if pool is None:
         return sparql.error_response(503, "the query workers are not running")
-    return sparql.result_response(await pool.execute(query_request))
+    client = request.client.host if request.client else None  # for the slow lane
+    return sparql.result_response(await pool.execute(query_request, client=client))
 
 
 async def home(request: Request) -> Response:

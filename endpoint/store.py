@@ -152,6 +152,10 @@ def _write_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+_BNODE_SUBJECT = re.compile(rb"(?m)^_:(\S+) ")
+_BNODE_OBJECT = re.compile(rb" _:(\S+) \.\n")
+
+
 class _NQuadsStream(io.RawIOBase):
     """N-Triples files read as one N-Quads stream, each line given its graph: one `bulk_load`
     for a whole generation instead of a call per graph (docs/performance.md)."""
@@ -161,7 +165,10 @@ class _NQuadsStream(io.RawIOBase):
         self._buf = b""
 
     @staticmethod
-    def _quads(block: bytes, tail: bytes) -> bytes:
+    def _quads(block: bytes, tail: bytes, scope: bytes) -> bytes:
+        if b"_:" in block:  # blank node labels are scoped by file: keep them apart
+            block = _BNODE_SUBJECT.sub(b"_:" + scope + rb"\1 ", block)
+            block = _BNODE_OBJECT.sub(b" _:" + scope + rb"\1 .\n", block)
         out = block.replace(b" .\n", tail)
         if out.count(b"\n") == block.count(b"\n") and block.count(b" .\n") == block.count(b"\n"):
             return out
@@ -174,8 +181,9 @@ class _NQuadsStream(io.RawIOBase):
         return b"".join(lines)
 
     def _generate(self, files: list[tuple[str, Path]]) -> Iterator[bytes]:
-        for iri, path in files:
+        for n, (iri, path) in enumerate(files):
             tail = b" " + str(NamedNode(iri)).encode() + b" .\n"
+            scope = f"f{n}x".encode()
             rest = b""
             with open(path, "rb") as fh:
                 while block := fh.read(1 << 20):
@@ -183,9 +191,9 @@ class _NQuadsStream(io.RawIOBase):
                     cut = block.rfind(b"\n") + 1
                     block, rest = block[:cut], block[cut:]
                     if block:
-                        yield self._quads(block, tail)
+                        yield self._quads(block, tail, scope)
             if rest.strip():
-                yield self._quads(rest + b"\n", tail)
+                yield self._quads(rest + b"\n", tail, scope)
 
     def readable(self) -> bool:
         return True

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -262,9 +264,24 @@ class _Worker:
                 f"a query worker did not start within {timeout:g} s (exit code {self.proc.exitcode})"
             )
 
-    def call(self, req: QueryRequest, timeout: float) -> QueryResult | None:
-        """The worker's answer, or None when it is over budget (the caller kills it)."""
+    def call(
+        self,
+        req: QueryRequest,
+        timeout: float,
+        slow_after: float | None = None,
+        on_slow: Any = None,
+    ) -> QueryResult | None:
+        """The worker's answer, or None when it is over budget (the caller kills it).
+
+        `on_slow()` is called once the query has run `slow_after` seconds (see the slow lane).
+        """
         self.conn.send(req)
+        if slow_after is not None and slow_after < timeout:
+            if self.conn.poll(slow_after):
+                return self.conn.recv()
+            if on_slow is not None:
+                on_slow()
+            timeout -= slow_after
         if not self.conn.poll(timeout):
             return None
         return self.conn.recv()
@@ -307,9 +324,25 @@ class WorkerPool:
         start_method: str = "spawn",
         start_timeout: float = 60.0,
         queue_timeout: float | None = None,
+        slow_after: float | None = None,
+        slow_lane: int | None = None,
+        penalty: float = 60.0,
+        client_slow_limit: int = 3,
     ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one process")
+        # The slow lane (docs/reliability.md): a query text that ran longer than `slow_after`
+        # in the last `penalty` seconds, or any query of a client that ran `client_slow_limit`
+        # such queries, runs at most `slow_lane` at a time (others of its kind get 503 at
+        # once), so runaways can never hold every worker and lookups keep answering.
+        self.slow_after = max(1.0, timeout / 10) if slow_after is None else slow_after
+        self.slow_lane = max(1, size // 2) if slow_lane is None else max(1, slow_lane)
+        self.penalty = penalty
+        self.client_slow_limit = client_slow_limit
+        self._slow_queries: dict[str, float] = {}  # fingerprint → suspect until (monotonic)
+        self._slow_clients: dict[str, list[float]] = {}  # client → times it went slow
+        self._slow_running = 0
+        self.refused = 0  # suspect queries refused because the slow lane was full
         self.store_root = Path(store_root)
         self.size = size
         self.timeout = timeout
@@ -378,10 +411,61 @@ class WorkerPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def execute(self, req: QueryRequest) -> QueryResult:
-        """Run one query within the time budget; always returns a QueryResult."""
+    def _mark_slow(self, fingerprint: str, client: str | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._slow_queries) > 10_000:
+                self._slow_queries = {k: v for k, v in self._slow_queries.items() if v > now}
+            self._slow_queries[fingerprint] = now + self.penalty
+            if client is not None:
+                if len(self._slow_clients) > 10_000:
+                    self._slow_clients = {
+                        c: ts for c, ts in self._slow_clients.items() if ts[-1] > now - self.penalty
+                    }
+                self._slow_clients.setdefault(client, []).append(now)
+
+    def _suspect(self, fingerprint: str, client: str | None) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            until = self._slow_queries.get(fingerprint)
+            if until is not None:
+                if until > now:
+                    return True
+                del self._slow_queries[fingerprint]
+            if client is not None and client in self._slow_clients:
+                recent = [t for t in self._slow_clients[client] if t > now - self.penalty]
+                if recent:
+                    self._slow_clients[client] = recent[-self.client_slow_limit :]
+                else:
+                    del self._slow_clients[client]
+                return len(recent) >= self.client_slow_limit
+        return False
+
+    async def execute(self, req: QueryRequest, client: str | None = None) -> QueryResult:
+        """Run one query within the time budget; always returns a QueryResult.
+
+        `client` (the caller's address) lets the slow lane tell clients apart."""
         if self._closed:
             return QueryResult.error(503, "the query service is shutting down")
+        fingerprint = hashlib.sha256(" ".join(req.query.split()).encode("utf-8")).hexdigest()
+        suspect = self._suspect(fingerprint, client)
+        if suspect:
+            if self._slow_running >= self.slow_lane:
+                self.refused += 1
+                return QueryResult.error(
+                    503,
+                    f"queries like this one ran longer than {self.slow_after:g} s recently; "
+                    f"at most {self.slow_lane} such queries run at once and none is free: "
+                    "try again later, or add a LIMIT or narrow the query",
+                )
+            self._slow_running += 1
+        try:
+            return await self._execute(req, fingerprint, client)
+        finally:
+            if suspect:
+                self._slow_running -= 1
+
+    async def _execute(self, req: QueryRequest, fingerprint: str, client: str | None):
         try:
             worker = await asyncio.wait_for(self._idle.get(), timeout=self.queue_timeout)
         except TimeoutError:
@@ -391,7 +475,13 @@ class WorkerPool:
                 "try again later",
             )
         try:
-            result = await asyncio.to_thread(worker.call, req, self.timeout)
+            result = await asyncio.to_thread(
+                worker.call,
+                req,
+                self.timeout,
+                self.slow_after,
+                lambda: self._mark_slow(fingerprint, client),
+            )
         except (EOFError, OSError, BrokenPipeError):
             self._schedule_replace(worker)
             return QueryResult.error(500, "the query worker died while running the query")

@@ -122,6 +122,19 @@ def item_to_ntriples(
         add(GK.attachment, iri(attachment))
     if item.get("sha256"):
         add(GK.sha256, literal(item["sha256"]))
+    if item.get("withdrawn"):
+        # Gone from the portal: kept, marked, with the day it was found missing (UTC+8).
+        add(GK.withdrawn, literal("true", datatype=XSD + "boolean"))
+        if _date(item["withdrawn"]):
+            day = f"{item['withdrawn']}T00:00:00+08:00"
+            add(PROV.invalidatedAtTime, literal(day, datatype=XSD + "dateTime"))
+    version = item.get("version")
+    if isinstance(version, int) and version > 1 and item.get("previous_sha256"):
+        # Edited since first seen: the previous version is a node of its own with its hash.
+        previous = iri(f"{subject_iri}#v{version - 1}")
+        add(GK.previousVersion, previous)
+        out.append(triple(previous, iri(str(RDF.type)), iri(str(GK.NoticeVersion))))
+        out.append(triple(previous, iri(str(GK.sha256)), literal(item["previous_sha256"])))
     add(GK.source, iri(source_iri(source.id)))
     add(PROV.wasGeneratedBy, iri(run_iri(run_id)))
     if item.get("fetched_at"):

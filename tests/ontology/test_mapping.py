@@ -131,3 +131,23 @@ def test_literals_are_escaped(raw, expected):
 
 def test_iris_with_spaces_are_percent_encoded():
     assert iri("https://x.org/a b<c>") == "<https://x.org/a%20b%3Cc%3E>"
+
+
+def test_a_withdrawn_notice_is_kept_and_marked_with_its_day():
+    item = dict(ITEM, withdrawn="2026-11-20")
+    store = parsed(item_to_ntriples(item, "r", RESOLVER, SOURCE).ntriples)
+    assert value(store, GK + "withdrawn") == ["true"]
+    assert value(store, "http://www.w3.org/ns/prov#invalidatedAtTime") == [
+        "2026-11-20T00:00:00+08:00"
+    ]
+
+
+def test_an_edited_notice_links_its_previous_version():
+    item = dict(ITEM, version=2, previous_sha256="cd" * 32)
+    mapped = item_to_ntriples(item, "r", RESOLVER, SOURCE)
+    store = parsed(mapped.ntriples)
+    assert value(store, GK + "previousVersion") == [mapped.iri + "#v1"]
+    prev = store.quads_for_pattern(
+        ox.NamedNode(mapped.iri + "#v1"), ox.NamedNode(GK + "sha256"), None
+    )
+    assert [q.object.value for q in prev] == ["cd" * 32]
