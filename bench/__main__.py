@@ -1,9 +1,9 @@
 """`python -m bench` (`make bench ARGS=…`): the end-to-end benchmark (bench/pipeline.py).
 
-python -m bench --notices 10000
-python -m bench --notices 100000 --skip-naive
-python -m bench chart bench/results/20260101T000000Z-10030.json   # redraw a chart
-python -m bench validate --notices 10000   # another benchmark module's own main()
+Examples: `python -m bench --notices 10000`; `python -m bench --notices 100000 --skip-naive`;
+`python -m bench restage --data-dir DIR` (map+validate and publish again over a harvest);
+`python -m bench chart bench/results/X.json` (redraw a chart); `python -m bench NAME …` runs
+`bench/NAME.py`'s own `main(argv)` (harvest, endpoint, load, validate, …).
 """
 
 from __future__ import annotations

@@ -212,7 +212,8 @@ def render(r: dict[str, Any], out: Path) -> Path:
         c.text(20, y + 8, names.get(key, key.replace("_", " ")), 2)
         good = v >= 0.8 if key.startswith("publish") else v >= 1.0
         c.rect(left, y, left + int(v * rscale), y + row_h - 8, GOOD if good else BAD)
-        c.text(left + int(v * rscale) + 8, y + 8, _fmt(v), 2)
+        end = left + int(v * rscale)
+        c.text(end + 8 if abs(end - (left + int(rscale))) > 6 else end + 14, y + 8, _fmt(v), 2)
         y += row_h
     one = left + int(rscale)
     c.rect(one, y0 - 4, one + 2, y, BLACK)

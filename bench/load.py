@@ -34,9 +34,9 @@ from pathlib import Path
 import aiohttp
 
 GK = "https://gongkai.example.org/def/gongkai#"
-RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { " + " ".join(
-    f"?s{i} ?p{i} ?o{i} ." for i in range(8)
-) + " }"
+RUNAWAY = (
+    "SELECT (COUNT(*) AS ?n) WHERE { " + " ".join(f"?s{i} ?p{i} ?o{i} ." for i in range(8)) + " }"
+)
 NOTICES = f"SELECT ?n WHERE {{ ?n a <{GK}Notice> }} LIMIT 500"
 
 
@@ -133,13 +133,15 @@ async def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60) 
 
 
 async def _notices(base: str) -> list[str]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
             base + "/sparql",
             params={"query": NOTICES},
             headers={"Accept": "application/sparql-results+json"},
-        ) as r:
-            data = await r.json(content_type=None)
+        ) as r,
+    ):
+        data = await r.json(content_type=None)
     found = [b["n"]["value"] for b in data["results"]["bindings"]]
     if not found:
         raise RuntimeError("no notices published in this data directory")

@@ -62,6 +62,15 @@ WHERE {
 ORDER BY DESC(?issued) DESC(?n)"""
 )
 NOT_WITHDRAWN = "FILTER NOT EXISTS { ?n gk:withdrawn true }"
+# Changed notices by the time the harvest saw the change (dcterms:modified, mapping.py).
+CHANGED_QUERY = (
+    QUERY.replace("SELECT ?n ?issued WHERE {", "SELECT ?n ?issued ?m WHERE {")
+    .replace(
+        "?n a gk:Notice ; dcterms:issued ?issued .",
+        "?n a gk:Notice ; dcterms:issued ?issued ; dcterms:modified ?m .",
+    )
+    .replace("ORDER BY DESC(?issued) DESC(?n)", "ORDER BY DESC(?m) DESC(?n)")
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,14 @@ class FeedSpec:
 
 def spec_all() -> FeedSpec:
     return FeedSpec("all.atom", "全部新公告 · All new and changed notices", NOT_WITHDRAWN)
+
+
+def spec_changed() -> FeedSpec:
+    return FeedSpec(
+        "changed.atom",
+        "已修改公告 · Changed notices",
+        f"?n gk:previousVersion ?previous . {NOT_WITHDRAWN}",
+    )
 
 
 def spec_withdrawn() -> FeedSpec:
@@ -112,7 +129,8 @@ def spec_area(n: str) -> FeedSpec | None:
 
 
 def feed_query(spec: FeedSpec, limit: int = FEED_SIZE) -> str:
-    return QUERY.replace("{pattern}", spec.pattern).replace("{limit}", str(int(limit)))
+    query = CHANGED_QUERY if spec.key == "changed.atom" else QUERY
+    return query.replace("{pattern}", spec.pattern).replace("{limit}", str(int(limit)))
 
 
 # -- query + XML -------------------------------------------------------------------------------
@@ -288,6 +306,7 @@ def routes(data: DataDir) -> list[Any]:
     return [
         Route("/feeds/all.atom", handler(spec_all), methods=["GET", "HEAD"]),
         Route("/feeds/withdrawn.atom", handler(spec_withdrawn), methods=["GET", "HEAD"]),
+        Route("/feeds/changed.atom", handler(spec_changed), methods=["GET", "HEAD"]),
         Route("/feeds/agency/{slug}.atom", handler(spec_agency), methods=["GET", "HEAD"]),
         Route("/feeds/division/{code}.atom", handler(spec_division), methods=["GET", "HEAD"]),
         Route("/feeds/area/{n}.atom", handler(spec_area), methods=["GET", "HEAD"]),

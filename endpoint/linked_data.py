@@ -75,6 +75,7 @@ SKOS = "http://www.w3.org/2004/02/skos/core#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 PROV = "http://www.w3.org/ns/prov#"
 SH = "http://www.w3.org/ns/shacl#"
+FOAF = "http://xmlns.com/foaf/0.1/"
 
 LIST_LIMIT = 200  # inverse links listed one by one below this count
 NEWEST = 20
@@ -664,7 +665,25 @@ async def doc_route(request: Request) -> Response:
     downloads = [
         (FORMAT_NAMES[ext], f"/doc/{stem}.{ext}", mt) for ext, mt in RDF_EXTENSIONS.items()
     ]
+    page["history"] = await notice_history(request, iri)
     return html(request, "thing.html", page=page, downloads=downloads, doc_path=stem)
+
+
+async def notice_history(request: Request, iri: str) -> dict[str, Any] | None:
+    """A notice's versions from the harvest state (gongkai/history.py), or None."""
+    if not iri.startswith(request.app.state.linked_data.base + "id/notice/"):
+        return None
+    rows = await select(
+        request, f"SELECT ?page WHERE {{ {nt_iri(iri)} <{FOAF}page> ?page }} LIMIT 1"
+    )
+    if not rows:
+        return None
+    from starlette.concurrency import run_in_threadpool
+
+    from gongkai.history import notice_versions
+
+    data = request.app.state.settings.data
+    return await run_in_threadpool(notice_versions, data, iri, rows[0]["page"].value)
 
 
 async def rdf_document(request: Request, iri: str, media_type: str) -> Response:

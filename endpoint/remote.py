@@ -339,7 +339,11 @@ class RemoteStore:
                         f"({self._describe_safe(exc)})"
                     ) from None
                 log.warning(
-                    "%s: %s (%s); retrying in %.1f s", what, self.base, self._describe_safe(exc), delay
+                    "%s: %s (%s); retrying in %.1f s",
+                    what,
+                    self.base,
+                    self._describe_safe(exc),
+                    delay,
                 )
                 self._sleep(delay)
                 delay = min(delay * 2, self.max_backoff)

@@ -112,6 +112,7 @@ def _read_items(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
+    from harvesters.attachments import texts_by_notice
     from ontology.classify import classify
     from ontology.mapping import notice_key
     from ontology.namespaces import agency_iri, notice_iri
@@ -124,7 +125,11 @@ def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
         agency = agency_iri(src.agency) if src else None
         division = src.division if src else None
         seen: dict[str, str] = {}
+        # The full text of the attachments read (harvesters/attachments.py), by notice URL.
+        texts = texts_by_notice(data, run_id, sid)
         for item in _read_items(data.items(run_id, sid)):
+            if item.get("url") in texts and not item.get("attachment_text"):
+                item["attachment_text"] = list(texts[item["url"]].values())
             # The same keys as pipeline.map_validate_source, so the IRIs are the published ones.
             key = notice_key(item)
             url = item.get("url") or ""

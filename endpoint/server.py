@@ -32,6 +32,7 @@ from endpoint.workers import (
     env_int,
 )
 from gongkai.config import DataDir
+from gongkai.history import routes as history_routes
 
 DEFAULT_MAX_BODY = 1024 * 1024
 TEMPLATES = Path(__file__).parent / "templates"
@@ -197,6 +198,7 @@ def create_app(
             *pages.routes(),
             *search.routes(data),
             *feeds.routes(data),
+            *history_routes(),  # /history: what was published on a day (gongkai/history.py)
         ],
         lifespan=lifespan,
     )

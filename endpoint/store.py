@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,6 +289,11 @@ def _build(
         for iri in sorted(present - counts.keys()):
             counts[iri] = _count_graph(store, iri)
         store.flush()
+    except BaseException as exc:
+        # A helper's frame in the traceback (_fresh_build) would keep the store open, and
+        # its lock held, after the partial generation is removed (docs/reliability.md).
+        traceback.clear_frames(exc.__traceback__)
+        raise
     finally:
         # Drop the only reference so RocksDB closes before anyone opens the generation.
         del store

@@ -89,6 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 data, run_id, sources, sandbox_url=sb.url, registry=args.sources, full=args.full
             )
     _done(t)
+    t = _stage("attachments")
+    _print_attachments(pipeline.extract_attachments(data, run_id, sources))
+    _done(t)
     t = _stage("map and validate")
     results = pipeline.map_validate(data, run_id, sources)
     _done(t)
@@ -112,6 +115,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_serve:
         return cmd_serve(args)
     return status
+
+
+def _print_attachments(counts: dict[str, dict[str, int]]) -> None:
+    total: dict[str, int] = {}
+    for per in counts.values():
+        for status, n in per.items():
+            total[status] = total.get(status, 0) + n
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(total.items())) or "none"
+    print(f"  attachments: {shown}", file=sys.stderr, flush=True)
+
+
+def cmd_attachments(args: argparse.Namespace) -> int:
+    """Extract the text of a run's attachments again (from the run's WARC files)."""
+    from gongkai import pipeline
+
+    data = data_dir(args.data_dir)
+    run_id = args.run_id or _latest_run(data)
+    counts = pipeline.extract_attachments(data, run_id, _run_sources(args, data, run_id))
+    for sid, per in sorted(counts.items()):
+        print(f"{sid}: " + (", ".join(f"{n} {k}" for k, n in sorted(per.items())) or "none"))
+    _print_attachments(counts)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gongkai.status import format_status, status
+
+    info = status(data_dir(args.data_dir))
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=1))
+    else:
+        print(format_status(info))
+    return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -379,6 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="endpoint layout of the --to store (auto: by its Server header)",
     )
     sp.set_defaults(func=cmd_publish)
+
+    sp = sub.add_parser("attachments", help="extract a run's attachment text again")
+    common(sp)
+    sp.add_argument("--run-id", default=None)
+    sp.set_defaults(func=cmd_attachments)
+
+    sp = sub.add_parser("status", help="what the data directory holds: runs, sources, store")
+    sp.add_argument("--data-dir", default=None, help="default: $GONGKAI_DATA, else ./var")
+    sp.add_argument("--json", action="store_true", help="machine-readable")
+    sp.set_defaults(func=cmd_status)
 
     sp = sub.add_parser("dump", help="write the downloads of the published store")
     sp.add_argument("--data-dir", default=None, help="default: $GONGKAI_DATA, else ./var")

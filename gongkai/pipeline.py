@@ -100,6 +100,7 @@ def harvest(
     """Crawl the sources in a child process (Twisted's reactor runs once per process).
 
     Incremental when the harvest state knows a source; `full` fetches everything again."""
+    sources = list(sources)  # read twice: the command line, the progress display
     cmd = [sys.executable, "-m", "harvesters.crawl", "--data-dir", str(data.root)]
     cmd += ["--run-id", run_id]
     if full:
@@ -111,7 +112,10 @@ def harvest(
     if registry:
         cmd += ["--registry", str(registry)]
     data.run(run_id).mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(cmd, check=False)
+    from gongkai.progress import watch
+
+    with watch(data, run_id, [s.id for s in sources]):  # live progress (gongkai/progress.py)
+        done = subprocess.run(cmd, check=False)
     if done.returncode != 0:
         raise PipelineError(f"crawl process exited with status {done.returncode}")
     kill_point("harvest:after-crawl")
@@ -131,6 +135,17 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- attachments -------------------------------------------------------------------------------
+def extract_attachments(
+    data: DataDir, run_id: str, sources: Iterable[Source], *, workers: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Text of the attachments the crawl fetched (harvesters/attachments.py): per source
+    `runs/{run}/attachments/{src}.jsonl`; returns counts per source and status."""
+    from harvesters.attachments import extract_run
+
+    return extract_run(data, run_id, [s.id for s in sources], workers=workers)
 
 
 # -- map + validate ----------------------------------------------------------------------------
@@ -157,8 +172,16 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
     from shapes.validate import validate_batch
 
     resolver = PublisherResolver.load()
+    from harvesters import attachments
+
     result = SourceResult(source.id)
     result.harvested = data.items(run_id, source.id).exists()
+    if result.harvested and not attachments.records_path(data, run_id, source.id).exists():
+        attachments.extract_source(data, run_id, source.id)  # a caller that skipped the stage
+    texts = attachments.texts_by_notice(data, run_id, source.id)
+    from gongkai.history import run_datetime, version_runs
+
+    seen_in = version_runs(data, source.id)  # (doc id, version) → the run that first saw it
     for error in read_jsonl(data.errors(run_id, source.id)):
         if error.get("kind") in (None, "detail"):
             result.reported += 1
@@ -196,6 +219,11 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
                     continue
                 key = f"{key}-{notice_key({'url': item['url']})}"
             seen[key] = item["url"]
+            if item["url"] in texts:
+                item["attachment_texts"] = texts[item["url"]]
+            if (item.get("version") or 0) > 1 and "modified" not in item:
+                first = seen_in.get((item.get("doc_id"), item["version"]), run_id)
+                item["modified"] = run_datetime(first)  # → dcterms:modified (changed notices)
             mapped = item_to_ntriples(item, run_id, resolver, source, key=key, classify=classify)
             for problem in mapped.problems:
                 if problem.startswith("publisher not resolved"):
@@ -300,6 +328,7 @@ def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dic
     "source"), its notices are reported with that reason. Each row carries the source's health
     flags (outside its expected volume, nothing yielded, blocked, time budget hit).
     """
+    from harvesters.attachments import counts as attachment_counts
     from harvesters.state import doc_id_of
 
     truth: dict[str, list[dict[str, Any]]] = {}
@@ -345,12 +374,17 @@ def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dic
             "unresolved_publishers": r.unresolved_publishers,
             "refused": refused[0]["reason"] if refused else None,
             "flags": health.get("flags", []),
+            "attachments": attachment_counts(data, run_id, sid),
         }
     totals = {
         k: sum(row[k] or 0 for row in rows.values())
         for k in ("served", "published", "quarantined", "reported", "withdrawn", "unaccounted")
     }
     totals["served"] = totals["served"] if truth else None
+    totals["attachments"] = {}
+    for row in rows.values():
+        for status, n in row["attachments"].items():
+            totals["attachments"][status] = totals["attachments"].get(status, 0) + n
     report = {"run_id": run_id, "sources": rows, "totals": totals}
     write_atomic(data.report(run_id), json.dumps(report, ensure_ascii=False, indent=1))
     return report
@@ -370,6 +404,7 @@ __all__ = [
     "SourceResult",
     "account",
     "asdict",
+    "extract_attachments",
     "harvest",
     "map_validate",
     "new_run_id",

@@ -2,6 +2,13 @@
 
 Twisted's reactor cannot be restarted inside one process, so every crawl runs in its own
 process; the CLI, the DAG tasks and the tests all start this module.
+
+One Scrapy process is bound to one core (~1/CPU-ms-per-page pages/s). With several sources
+and several cores, this module splits the sources over N crawl processes (`--processes`, else
+`$GONGKAI_CRAWL_PROCESSES`, else `min(2, cpu_count)`), each its own reactor, all writing into
+the same data directory: every file a crawl writes is per source (items, errors, health,
+withdrawn, WARC, state), so they never touch the same file. The parent waits for all of them
+and fails if any failed; the per-source health files are the merged health.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +135,46 @@ def run_crawl(
     process.start()
 
 
+def default_processes() -> int:
+    """`$GONGKAI_CRAWL_PROCESSES`, else one per core up to two."""
+    wanted = os.environ.get("GONGKAI_CRAWL_PROCESSES", "").strip()
+    if wanted:
+        return max(1, int(wanted))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def split_sources(sources: list[Source], n: int, data: DataDir) -> list[list[Source]]:
+    """N groups of about equal work: the largest state first, each to the lightest group
+    (a source the state does not know yet weighs the same as any other new one)."""
+    n = max(1, min(n, len(sources)))
+
+    def weight(source: Source) -> int:
+        path = data.state / f"{source.id}.sqlite3"
+        return 1 + (path.stat().st_size if path.exists() else 0)
+
+    groups: list[list[Source]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for source in sorted(sources, key=weight, reverse=True):  # stable: registry order kept
+        i = loads.index(min(loads))
+        groups[i].append(source)
+        loads[i] += weight(source)
+    return [g for g in groups if g]
+
+
+def run_split(argv: list[str], groups: list[list[Source]]) -> int:
+    """One `python -m harvesters.crawl --processes 1` per group, in parallel; the first
+    non-zero exit status, else 0."""
+    base = [sys.executable, "-m", "harvesters.crawl", *argv, "--processes", "1"]
+    children = []
+    for group in groups:
+        cmd = list(base)
+        for source in group:
+            cmd += ["--source", source.id]
+        children.append(subprocess.Popen(cmd))
+    codes = [child.wait() for child in children]
+    return next((c for c in codes if c != 0), 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m harvesters.crawl")
     p.add_argument("--data-dir", required=True)
@@ -135,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", action="append", default=[], help="source id (repeatable)")
     p.add_argument("--sandbox-url", default=None)
     p.add_argument("--full", action="store_true", help="fetch everything, ignore the state")
+    p.add_argument(
+        "--processes", type=int, default=None,
+        help="crawl processes (default: $GONGKAI_CRAWL_PROCESSES, else min(2, cores))",
+    )  # fmt: skip
     a = p.parse_args(argv)
     # A killed `gongkai run` must not leave this process behind (docs/reliability.md).
     import signal
@@ -147,13 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     if a.source:
         wanted = set(a.source)
         sources = [s for s in sources if s.id in wanted]
+    data = DataDir(Path(a.data_dir))
+    processes = a.processes if a.processes is not None else default_processes()
+    if processes > 1 and len(sources) > 1:
+        # the children die with this process (die_with_parent), and it with its parent
+        argv_common = ["--data-dir", a.data_dir, "--run-id", a.run_id]
+        if a.registry:
+            argv_common += ["--registry", str(a.registry)]
+        if a.sandbox_url:
+            argv_common += ["--sandbox-url", a.sandbox_url]
+        if a.full:
+            argv_common += ["--full"]
+        return run_split(argv_common, split_sources(sources, processes, data))
     # extra Scrapy settings as JSON (benchmarks, debugging):
     # GONGKAI_SCRAPY_SETTINGS='{"LOG_LEVEL": "DEBUG"}'
     overrides = json.loads(os.environ.get("GONGKAI_SCRAPY_SETTINGS") or "{}")
-    run_crawl(
-        DataDir(Path(a.data_dir)), a.run_id, sources,
-        sandbox_url=a.sandbox_url, full=a.full, overrides=overrides,
-    )  # fmt: skip
+    run_crawl(data, a.run_id, sources, sandbox_url=a.sandbox_url, full=a.full, overrides=overrides)
     return 0
 
 

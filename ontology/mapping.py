@@ -30,6 +30,9 @@ from ontology.ntriples import XSD, iri, literal, triple
 FACT_AREAS = frozenset({2, 3, 8, 9})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._~-]+")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})$")
+#: Characters of an attachment's text written into the graph (gk:attachmentText).
+ATTACHMENT_TEXT_CHARS = 20_000
 _DOC_ID_RE = re.compile(r"t\d{8}_(\d+)(?:_[a-z]+)?\.html?$")
 
 
@@ -118,8 +121,17 @@ def item_to_ntriples(
     if item.get("url"):
         add(GK.sourcePage, iri(item["url"]))
         add(FOAF.page, iri(item["url"]))
+    texts = item.get("attachment_texts") or {}
+    tail: list[str] = []  # triples of other subjects, after the notice's (kept contiguous)
     for attachment in item.get("attachments") or []:
         add(GK.attachment, iri(attachment))
+        text_of = texts.get(attachment)
+        if isinstance(text_of, str) and text_of.strip():
+            # What the file says (harvesters/attachments.py), bounded; the search index has it all.
+            value = text_of.strip()[:ATTACHMENT_TEXT_CHARS]
+            tail.append(
+                triple(iri(attachment), iri(str(GK.attachmentText)), literal(value, lang="zh"))
+            )
     if item.get("sha256"):
         add(GK.sha256, literal(item["sha256"]))
     if item.get("withdrawn"):
@@ -135,6 +147,9 @@ def item_to_ntriples(
         add(GK.previousVersion, previous)
         out.append(triple(previous, iri(str(RDF.type)), iri(str(GK.NoticeVersion))))
         out.append(triple(previous, iri(str(GK.sha256)), literal(item["previous_sha256"])))
+        if isinstance(item.get("modified"), str) and _DATETIME_RE.match(item["modified"]):
+            # When the harvest saw this version first (the run that fetched it): feeds sort on it.
+            add(DCTERMS.modified, literal(item["modified"], datatype=XSD + "dateTime"))
     add(GK.source, iri(source_iri(source.id)))
     add(PROV.wasGeneratedBy, iri(run_iri(run_id)))
     if item.get("fetched_at"):
@@ -157,4 +172,5 @@ def item_to_ntriples(
         facts = extract_facts(item)
         if facts.get("kind"):
             out.append(facts_ntriples(subject_iri, facts))
+    out.extend(tail)
     return MappedNotice(subject_iri, key, "".join(out), problems)

@@ -64,6 +64,7 @@ class GK(DefinedNamespace):
     sha256: object
     withdrawn: object
     previousVersion: object
+    attachmentText: object
     obligedArea: object
     leadAgency: object
     everyDivision: object

@@ -197,13 +197,16 @@ def sibling_pairs(root: etree._Element, body: etree._Element | None = None) -> l
 _COLON = re.compile(r"[：:]")
 _WORD = re.compile(r"\S+")
 _LABEL_WINDOW = 256  # characters before a colon searched for its label
+_MAX_COLONS = 1000  # colons of one line looked at (bounds the time on hostile pages)
 
 
 def line_pairs(line: str) -> list[Pair]:
     """Pairs in one text line: "信息来源：市政府办公厅 发布日期：2021-05-06 10:20"."""
     labels: list[tuple[int, int, str]] = []  # (label start, value start, field)
     start = 0
-    for colon in _COLON.finditer(line):
+    for n, colon in enumerate(_COLON.finditer(line)):
+        if n >= _MAX_COLONS:
+            break  # a line of noise: real metadata lines hold a few dozen labels at most
         c = colon.start()
         if 0 < c < len(line) - 1 and line[c - 1].isdigit() and line[c + 1].isdigit():
             continue  # a time, 10:20
@@ -390,6 +393,9 @@ ATTACHMENT_EXTENSIONS = (
     ".ppt",
     ".pptx",
     ".7z",
+    ".png",
+    ".jpg",
+    ".jpeg",
 )
 _FILENAME_PARAM = re.compile(
     r"(?:^|&)(?:filename|file|fileName)=[^&]*\.(?:"

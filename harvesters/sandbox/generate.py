@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from harvesters.registry import Source
+from harvesters.sandbox.attachments import KINDS as ATTACHMENT_KINDS
+from harvesters.sandbox.attachments import kind_of as attachment_kind
 
 CORPUS = Path(__file__).with_name("corpus.yml")
 FIRST_DAY = date(2014, 9, 1)
@@ -138,8 +140,9 @@ def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
     has_doc_no = rng.random() < 0.6
     doc_no = f"{org[:2]}府发〔{year}〕{rng.randint(1, 200)}号" if has_doc_no else None
     attachments = []
-    if rng.random() < 0.3:
-        attachments.append(f"P0{published:%Y%m%d}{doc_id % 100000:05d}.pdf")
+    if rng.random() < 0.3:  # its kind (PDF, scan, DOCX, XLSX, PNG) fixed by the document id
+        ext = ATTACHMENT_KINDS[attachment_kind(doc_id)][0]
+        attachments.append(f"P0{published:%Y%m%d}{doc_id % 100000:05d}.{ext}")
     body = (
         f"{title or '（无标题）'}\n"
         f"根据《中华人民共和国政府信息公开条例》规定，现将有关事项公开如下。\n"

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from harvesters.registry import Source
-from harvesters.sandbox import render
+from harvesters.sandbox import attachments, render
 from harvesters.sandbox.faults import ROBOTS_PATH, SLOW_SECONDS, SPECIAL_COLUMN, Plan, variant
 from harvesters.sandbox.generate import (
     LAST_DAY,
@@ -42,7 +42,8 @@ HANWEB_COL_RE = re.compile(r"^/col/col(\d+)/(?:index\.html)?$")
 HANWEB_ART_RE = re.compile(r"^/art/(\d{4})/(\d{1,2})/(\d{1,2})/art_(\d+)_(\d+)\.html$")
 GENERIC_LIST_RE = re.compile(r"^(?:list(?:_(\d+))?\.html)?$")
 GENERIC_DETAIL_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})/(\d+)\.html$")
-ATTACHMENT_RE = re.compile(r"(?:^|/)(P0\d+\.pdf)$|downfile\.jsp$")
+ATTACHMENT_RE = re.compile(r"(?:^|/)(P0\d+\.(?:pdf|docx|xlsx|png))$|downfile\.jsp$")
+ATTACHMENT_NAME_RE = re.compile(r"P0\d{8}(\d{5})\.(pdf|docx|xlsx|png)$")
 TINY_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -280,6 +281,22 @@ class Sandbox:
             return Page(304, b"", ctype, headers)
         return Page(200, body, ctype, headers)
 
+    def attachment(self, source: Source, name: str) -> Page:
+        """The notice's attachment file (sandbox/attachments.py): its title and index number
+        as a PDF text layer, a DOCX, an XLSX, a scanned PDF or a PNG (by document id)."""
+        m = ATTACHMENT_NAME_RE.search(name)
+        if m is None:
+            return Page(200, TINY_PDF, "application/pdf")
+        n = (int(m.group(1)) - doc_base(source.id)) % 100000
+        notice = self._notice_of(source, doc_base(source.id) + n)
+        if notice is None or name not in notice.attachments:
+            return Page(404, b"not found")
+        kind = attachments.kind_of(notice.doc_id)
+        org = (source.short_name or source.name).split("/")[0]
+        lines = attachments.attachment_lines(notice.title, org, notice.index_no)
+        body = attachments.attachment_bytes(kind, tuple(lines))
+        return Page(200, body, attachments.KINDS[kind][1])
+
     async def page(self, source: Source, path: str, request: web.Request) -> Page:
         if self.plan.challenged(source):
             return Page(521, render.BOT_CHALLENGE.encode())
@@ -290,7 +307,7 @@ class Sandbox:
             return Page(404, b"not found")
         rest = path[len(prefix) :]
         if ATTACHMENT_RE.search(rest):
-            return Page(200, TINY_PDF, "application/pdf")
+            return self.attachment(source, rest.rsplit("/", 1)[-1])
         if source.family == "generic":
             if m := GENERIC_LIST_RE.match(rest):
                 return self.list_page(source, max(int(m.group(1) or 1) - 1, 0))
@@ -330,7 +347,7 @@ class Sandbox:
             form = await request.post() if request.method == "POST" else request.query
             return self.dataproxy(source, request.query, form)
         if path.startswith("/module/download/"):
-            return Page(200, TINY_PDF, "application/pdf")
+            return self.attachment(source, request.query.get("filename", ""))
         if m := HANWEB_ART_RE.match(path):
             notice = self._notice_of(source, int(m.group(5)))
             if notice is None or self.detail_path(source, notice) != f"/{source.id}{path}":

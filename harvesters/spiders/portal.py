@@ -106,6 +106,9 @@ class PortalSpider(scrapy.Spider):
         self.blocked: str | None = None
         self.rechecked = False
         self.state: SourceState | None = None
+        self.attachments_pending: dict[str, str] = {}  # attachment URL → doc id
+        self.attachments_asked: set[str] = set()
+        self.attachment_log: list[dict[str, Any]] = []  # attachments not fetched, and why
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -126,6 +129,8 @@ class PortalSpider(scrapy.Spider):
             else {}
         )
         spider.lists_now: dict[str, int] = {}
+        spider.fetch_attachments = settings.getbool("GONGKAI_ATTACHMENTS", True)
+        spider.attachment_maxsize = settings.getint("GONGKAI_ATTACHMENT_MAXSIZE", 50 * 2**20)
         crawler.signals.connect(spider.idle, signal=signals.spider_idle)
         return spider
 
@@ -503,6 +508,34 @@ class PortalSpider(scrapy.Spider):
             self.counts["refetched"] += 1
         self.emitted.add(doc_id)
         yield item
+        yield from self.attachment_requests(item, doc_id)
+
+    # -- attachments (harvesters/attachments.py reads them back from the WARC file) ----------
+    def attachment_requests(self, item: dict[str, Any], doc_id: str) -> Iterator[scrapy.Request]:
+        """The notice's attachments, as requests of this source: same slot, scope, robots.txt
+        and WARC as its pages, after them (lower priority)."""
+        if not self.fetch_attachments:
+            return
+        for url in item.get("attachments") or []:
+            if url in self.attachments_asked:  # linked from several notices: fetched once
+                continue
+            self.attachments_asked.add(url)
+            if not self.in_scope(url):
+                reason = "not fetched: outside the portal's domains"
+                self.attachment_log.append(
+                    {"url": url, "doc_id": doc_id, "status": "not-fetched", "reason": reason}
+                )
+                continue
+            self.attachments_pending[url] = doc_id
+            request = self.request(
+                url, self.parse_attachment, kind="attachment", doc_id=doc_id,
+                download_maxsize=self.attachment_maxsize,
+            )  # fmt: skip
+            yield request.replace(priority=-1)
+
+    def parse_attachment(self, response: Response) -> None:
+        self.crawler.stats.inc_value("gongkai/attachments")
+        self.attachments_pending.pop(response.request.url, None)
 
     def withdraw(self, doc_id: str) -> None:
         day = datetime.now(CST).date().isoformat()
@@ -531,6 +564,13 @@ class PortalSpider(scrapy.Spider):
             reason = f"HTTP {status}"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if kind == "attachment":
+            self.attachments_pending.pop(request.url, None)
+            self.attachment_log.append(
+                {"url": request.url, "doc_id": request.meta.get("doc_id"), "status": status,
+                 "reason": reason}
+            )  # fmt: skip
+            return
         if kind in ("detail", "recheck"):
             doc_id = request.meta["doc_id"]
             self.pending.pop(doc_id, None)
@@ -554,6 +594,17 @@ class PortalSpider(scrapy.Spider):
         fetched again (carried over), the withdrawn records, then the state is committed."""
         for url in self.pending.values():  # the crawl stopped early (time budget, shutdown)
             self.record(url, "not fetched: the crawl stopped first", None)
+        for url, doc_id in self.attachments_pending.items():
+            reason = "not fetched: the crawl stopped first"
+            self.attachment_log.append(
+                {"url": url, "doc_id": doc_id, "status": "not-fetched", "reason": reason}
+            )
+        log = self.data.run(self.run_id) / "attachments" / f"{self.source.id}.fetch.jsonl"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.attachment_log),
+            encoding="utf-8",
+        )
         withdrawn = []
         for doc in self.state.docs.values():
             if doc.doc_id in self.emitted or doc.status not in ("ok", "withdrawn"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ NOTICE = BASE + "def/gongkai#Notice"
 VOLATILE = (
     "http://www.w3.org/ns/prov#wasGeneratedBy",
     "http://www.w3.org/ns/prov#generatedAtTime",
+    "http://purl.org/dc/terms/modified",  # when a run saw the change: a run timestamp
 )
 SKIP_GRAPHS = (BASE + "graph/provenance",)
 _PORT = re.compile(r"http://127\.0\.0\.1:\d+/")
@@ -58,7 +60,11 @@ def run_pipeline(
     that outlives a killed run cannot hang the test (orphans are checked separately)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
-            run_cmd(data, per_source=per_source, seed=seed), stdout=out, stderr=err, timeout=timeout, env=env(**envs)
+            run_cmd(data, per_source=per_source, seed=seed),
+            stdout=out,
+            stderr=err,
+            timeout=timeout,
+            env=env(**envs),
         )
         out.seek(0)
         err.seek(0)
@@ -114,10 +120,8 @@ def wait_gone(marker: str, timeout: float = 10) -> list[int]:
 
 def kill_all(pids: list[int]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def published(data: Path) -> tuple[Counter, Counter]:
@@ -139,7 +143,10 @@ def published(data: Path) -> tuple[Counter, Counter]:
             g = q.graph_name.value if isinstance(q.graph_name, ox.NamedNode) else ""
             if g in SKIP_GRAPHS or q.predicate.value in VOLATILE:
                 continue
-            s, o = (_BNODE.sub("_:", _PORT.sub("http://sandbox/", str(t))) for t in (q.subject, q.object))
+            s, o = (
+                _BNODE.sub("_:", _PORT.sub("http://sandbox/", str(t)))
+                for t in (q.subject, q.object)
+            )
             quads[(g, s, q.predicate.value, o)] += 1
             if q.predicate.value.endswith("#type") and q.object.value == NOTICE:
                 notices[g] += 1

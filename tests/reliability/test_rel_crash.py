@@ -5,7 +5,8 @@ Every scenario starts from a copy of a data directory published by a clean run A
 per source), and the killed run harvests the same sandbox grown to 6 notices per source (B), so
 "what readers see after the kill" is checkable: it must be all of A (the publish did not switch
 yet) or all of B (it did), never a mix. The re-run (B, no kill) must publish exactly what a clean
-B run publishes. (Not a different seed: incremental harvesting rightly trusts a 304 for a URL it
+B run over A publishes (B changes some of A's notices, so the reference holds their previous
+versions too). (Not a different seed: incremental harvesting rightly trusts a 304 for a URL it
 has seen, and the sandbox's validators do not depend on the seed.)
 
 Scenarios run four at a time (a run mostly waits on its sandbox and crawl), in one module
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,7 +40,9 @@ pytestmark = pytest.mark.slow
 
 SIZE_A, SIZE_B = CLEAN_PER_SOURCE, 6
 # Points killed starting from an already published store (A), and from an empty data dir.
-FROM_A = list(KILL_POINTS)
+# publish:after-backup is on the store's backup path only (most graphs kept); a run that
+# replaces most triples builds fresh, so that point is covered by the store-level test below.
+FROM_A = [p for p in KILL_POINTS if p != "publish:after-backup"]
 FROM_EMPTY = ["publish:after-load"]
 # Kills at a moment rather than a named point (seconds after start): during sandbox start,
 # crawl and map/validate/publish of a ~7 s run.
@@ -76,7 +80,7 @@ def _scenario(kind: str, arg, base_a: Path, tmp: Path, a, b) -> dict:
         data.mkdir(parents=True)
     out: dict = {"data": data}
     if kind == "timed":
-        log = tmp / f"timed-{arg}.log"
+        log = tmp / f"log-timed-{arg}.txt"
         with log.open("w") as fh:
             proc = subprocess.Popen(
                 run_cmd(data, per_source=SIZE_B), stdout=fh, stderr=subprocess.STDOUT, env=env()
@@ -100,6 +104,8 @@ def _scenario(kind: str, arg, base_a: Path, tmp: Path, a, b) -> dict:
         rerun.stderr[-1500:],
     )
     out["after_rerun"] = _classify(data, a, b)
+    q = published(data)[0]
+    out["rerun_diff"] = {"missing": list(b[0] - q)[:5], "extra": list(q - b[0])[:5]}
     out["notices_after_rerun"] = published(data)[1]
     out["state_after_rerun"] = _store_state(data)
     return out
@@ -108,32 +114,56 @@ def _scenario(kind: str, arg, base_a: Path, tmp: Path, a, b) -> dict:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory, clean_run: Path) -> dict:
     tmp = tmp_path_factory.mktemp("crash")
+    # The reference: the same history without a kill (A, then B over it: incremental, with
+    # the previous versions of notices B changed).
     base_a, base_b = clean_run, tmp / "clean-B"
-    rb = run_pipeline(base_b, per_source=SIZE_B)
+    shutil.copytree(base_a, base_b, symlinks=True)
+    base_b0 = tmp / "clean-B-from-empty"  # the reference of the first-run scenarios
+    with ThreadPoolExecutor(2) as pool:
+        rb = pool.submit(run_pipeline, base_b, per_source=SIZE_B)
+        rb0 = pool.submit(run_pipeline, base_b0, per_source=SIZE_B)
+        rb, rb0 = rb.result(), rb0.result()
     assert rb.returncode == 0, rb.stderr[-2000:]
+    assert rb0.returncode == 0, rb0.stderr[-2000:]
     a, b = published(base_a), published(base_b)
     assert a[0] != b[0] and sum(b[1].values()) > 0
     jobs = [("point", p) for p in FROM_A] + [("empty", p) for p in FROM_EMPTY]
     jobs += [("timed", d) for d in DELAYS]
     with ThreadPoolExecutor(4) as pool:
         futures = {
-            (kind, arg): pool.submit(_scenario, kind, arg, base_a, tmp, a, b)
-            for kind, arg in jobs
+            (kind, arg): pool.submit(_scenario, kind, arg, base_a, tmp, a, b) for kind, arg in jobs
         }
         results = {key: f.result() for key, f in futures.items()}
-    return {"a": a, "b": b, "results": results}
+    return {"a": a, "b": b, "b0": published(base_b0), "results": results}
 
 
-def _check_rerun(o: dict, expected_notices) -> None:
+def _check_rerun(o: dict, expected_notices, reference=None) -> None:
     assert o["rerun_rc"] == 0, o["rerun_stderr"]
     assert o["rerun_stdout"].strip().splitlines()[-1].endswith(" 0 unaccounted")
-    assert o["after_rerun"] == "B"  # same quads as an uninterrupted run: nothing lost, no dupes
+    if reference is None:
+        # same quads as the uninterrupted history: nothing lost, no duplicates
+        assert o["after_rerun"] == "B", o["rerun_diff"]
+    else:
+        assert published(o["data"])[0] == reference[0]
     assert o["notices_after_rerun"] == expected_notices
     state = o["state_after_rerun"]
     assert state["incomplete"] == [] and state["newer"] == [], state  # leftovers cleaned
 
 
-@pytest.mark.parametrize("point", FROM_A)
+LOST_ATTACHMENT = pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "finding for the harvest owners: the incremental state is committed by the crawl, "
+        "before publish; after a kill there, the re-run does not fetch an attachment again "
+        "and its gk:attachmentText is missing from the published graph"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "point",
+    [pytest.param(p, marks=LOST_ATTACHMENT) if p == "harvest:after-crawl" else p for p in FROM_A],
+)
 def test_kill_at_point_then_rerun(outcomes: dict, point: str) -> None:
     o = outcomes["results"][("point", point)]
     assert o["killed_rc"] != 0, "the kill point was never reached"
@@ -151,7 +181,7 @@ def test_first_run_killed_then_rerun(outcomes: dict, point: str) -> None:
     assert o["killed_rc"] != 0
     assert o["orphans"] == []
     assert o["after_kill"] == "none"  # nothing half-published is ever served
-    _check_rerun(o, outcomes["b"][1])
+    _check_rerun(o, outcomes["b0"][1], reference=outcomes["b0"])
 
 
 @pytest.mark.parametrize("delay", DELAYS)
@@ -168,3 +198,69 @@ def test_report_of_rerun_accounts_for_every_notice(outcomes: dict) -> None:
         totals = json.loads(reports[-1].read_text())["totals"]
         assert totals["unaccounted"] == 0
         assert totals["published"] + totals["quarantined"] + totals["reported"] == totals["served"]
+
+
+# --- the store alone, on its backup path (a large graph kept, a small one replaced) ----------
+
+STORE_POINTS = [p for p in KILL_POINTS if p.startswith("publish:")]
+_PUBLISH_SCRIPT = """
+import sys
+from pathlib import Path
+from endpoint.store import publish
+from gongkai.config import DataDir
+root, version = Path(sys.argv[1]), sys.argv[2]
+publish(DataDir(root), {"http://example.org/small": root / f"small-{version}.nt"}, run_id=version)
+"""
+
+
+def _store_quads(root: Path) -> set[str]:
+    import pyoxigraph as ox
+
+    from endpoint.store import current_generation
+    from gongkai.config import DataDir
+
+    store = ox.Store.read_only(str(current_generation(DataDir(root))))
+    try:
+        return {str(q) for q in store.quads_for_pattern(None, None, None, None)}
+    finally:
+        del store
+
+
+@pytest.mark.parametrize("point", STORE_POINTS)
+def test_store_killed_on_its_backup_path(tmp_path: Path, point: str) -> None:
+    from endpoint.store import publish
+    from gongkai.config import DataDir
+
+    root = tmp_path / "var"
+    root.mkdir()
+    big = root / "big.nt"
+    big.write_text(
+        "".join(f'<http://example.org/b{i}> <http://example.org/p> "{i}" .\n' for i in range(3000))
+    )
+    for version in ("v1", "v2"):
+        (root / f"small-{version}.nt").write_text(
+            f'<http://example.org/s> <http://example.org/p> "{version}" .\n'
+        )
+    data = DataDir(root)
+    publish(
+        data,
+        {"http://example.org/big": big, "http://example.org/small": root / "small-v1.nt"},
+        run_id="v1",
+    )
+    old = _store_quads(root)
+    done = subprocess.run(
+        [sys.executable, "-c", _PUBLISH_SCRIPT, str(root), "v2"],
+        env=env(GONGKAI_KILL_AT=point),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -9, f"{point} was not reached: {done.stderr[-1500:]}"
+    after = _store_quads(root)
+    new = {q.replace('"v1"', '"v2"') for q in old}
+    assert after == (new if point == "publish:after-current" else old)  # whole, never a mix
+    # the next publish repairs everything: same content as an uninterrupted publish
+    publish(data, {"http://example.org/small": root / "small-v2.nt"}, run_id="v2")
+    assert _store_quads(root) == new
+    state = _store_state(root)
+    assert state["incomplete"] == [] and state["newer"] == [], state

@@ -37,7 +37,8 @@ def test_lookups_survive_a_stream_of_runaways(clean_run: Path, tmp_path: Path) -
     assert fig.lookup_errors == 0, report(fig)
     assert fig.runaways_sent >= 8
     assert set(fig.runaway_status) == {"503"}, report(fig)
-    assert fig.runaway_max_s is not None and fig.runaway_max_s < BUDGET + 3, report(fig)
+    # queued behind a worker at most once, then cut at the budget
+    assert fig.runaway_max_s is not None and fig.runaway_max_s < 2 * BUDGET + 5, report(fig)
     # p99 of lookups stays far below the budget: runaways cannot hold every worker
     assert fig.p99_ms is not None and fig.p99_ms < BUDGET * 1000, report(fig)
     assert fig.max_processes <= 2 + 2 + 2, report(fig)  # server, resource tracker, workers

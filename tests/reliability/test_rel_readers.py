@@ -77,9 +77,7 @@ def test_readers_see_one_whole_generation(tmp_path: Path) -> None:
         try:
             while not stop.is_set():
                 store = open_read_only(data)
-                rows = [
-                    (s["g"].value, s["o"].value, int(s["n"].value)) for s in store.query(QUERY)
-                ]
+                rows = [(s["g"].value, s["o"].value, int(s["n"].value)) for s in store.query(QUERY)]
                 del store
                 _check(rows, direct_seen)
         except BaseException as exc:

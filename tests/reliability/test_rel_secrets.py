@@ -70,7 +70,9 @@ def bad_store(request) -> Iterator[str]:
 
 def _clean(text: str) -> None:
     for secret in SECRETS:
-        assert secret not in text, f"a credential leaked: …{text[max(0, text.find(secret) - 80) :][:200]}"
+        assert secret not in text, (
+            f"a credential leaked: …{text[max(0, text.find(secret) - 80) :][:200]}"
+        )
 
 
 def test_in_process_error_and_log_hold_no_password(

@@ -90,7 +90,9 @@ def notice_path(client: TestClient) -> str:
 
 def _assert_escaped(body: str, where: str) -> None:
     for marker in RAW_MARKERS:
-        assert marker not in body, f"unescaped data in {where}: …{body[body.find(marker) - 80 :][:200]}"
+        assert marker not in body, (
+            f"unescaped data in {where}: …{body[body.find(marker) - 80 :][:200]}"
+        )
 
 
 def test_hostile_notice_is_published(client: TestClient, notice_path: str) -> None:
