@@ -70,7 +70,9 @@ http {{
   access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
   client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
   uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
-  types {{ text/html html; application/pdf pdf; text/plain txt; }}
+  types {{ text/html html; application/pdf pdf; text/plain txt; image/png png;
+    application/vnd.openxmlformats-officedocument.wordprocessingml.document docx;
+    application/vnd.openxmlformats-officedocument.spreadsheetml.sheet xlsx; }}
   server {{ listen 127.0.0.1:{port}; root {root}; index index.html; etag on; }}
 }}
 """

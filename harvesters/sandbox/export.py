@@ -22,7 +22,8 @@ class _Request:
 def export(
     sources: list[Source], out: Path, *, per_source: int, seed: int = 2014, epoch: int = 1
 ) -> int:
-    """Write every list and detail page of the TRS/TRS-2017 sources; returns the file count."""
+    """Write every list and detail page and every attachment of the TRS/TRS-2017 sources;
+    returns the file count."""
     sources = [s for s in sources if s.family in ("trs", "trs2017")]
     sandbox = Sandbox(SandboxConfig(tuple(sources), per_source, seed, None, None, epoch))
     written = 0
@@ -52,6 +53,10 @@ def export(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(await one(source, path))
                 written += 1
+                for name in notice.attachments:  # fetched by the crawl like any page
+                    attachment = f"{path.rsplit('/', 1)[0]}/{name}"
+                    (root / attachment.lstrip("/")).write_bytes(await one(source, attachment))
+                    written += 1
         (out / "robots.txt").write_text(sandbox.robots_txt)
 
     asyncio.run(run())
