@@ -387,6 +387,20 @@ def extract_source(data: DataDir, run_id: str, source_id: str) -> dict[str, int]
     for url, ctype, body in warc_attachments(warc, wanted):
         read[url] = (extract_text(body, url, ctype), body)
     previous = _previous(data, run_id, source_id) if len(read) < len(wanted) else {}
+    # A run killed after its crawl archived attachments it never extracted; the state says they
+    # were fetched, so the next run does not ask again: read them from the earlier WARC files.
+    missing = {
+        url_key(u): u
+        for u in wanted
+        if u not in read and u not in fetch_log and url_key(u) not in previous
+    }
+    earlier_runs = sorted((p.name for p in data.runs.glob("*T*Z") if p.name < run_id), reverse=True)
+    for earlier in earlier_runs:
+        if not missing:
+            break
+        for url, ctype, body in warc_attachments(data.warc / source_id / f"{earlier}.warc.gz"):
+            if (current := missing.pop(url_key(url), None)) is not None:
+                read[current] = (extract_text(body, current, ctype), body)
     counts: Counter[str] = Counter()
     path = records_path(data, run_id, source_id)
     path.parent.mkdir(parents=True, exist_ok=True)

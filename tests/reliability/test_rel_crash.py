@@ -150,20 +150,7 @@ def _check_rerun(o: dict, expected_notices, reference=None) -> None:
     assert state["incomplete"] == [] and state["newer"] == [], state  # leftovers cleaned
 
 
-LOST_ATTACHMENT = pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "finding for the harvest owners: the incremental state is committed by the crawl, "
-        "before publish; after a kill there, the re-run does not fetch an attachment again "
-        "and its gk:attachmentText is missing from the published graph"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "point",
-    [pytest.param(p, marks=LOST_ATTACHMENT) if p == "harvest:after-crawl" else p for p in FROM_A],
-)
+@pytest.mark.parametrize("point", FROM_A)
 def test_kill_at_point_then_rerun(outcomes: dict, point: str) -> None:
     o = outcomes["results"][("point", point)]
     assert o["killed_rc"] != 0, "the kill point was never reached"
