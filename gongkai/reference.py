@@ -93,6 +93,39 @@ def provenance_ntriples(run_id: str, results: dict[str, Any], started: str | Non
     return "".join(out)
 
 
+HEALTH_FIELDS = (
+    ("pages", "pages", "integer"),
+    ("items", "items", "integer"),
+    ("new", "newItems", "integer"),
+    ("changed", "changedItems", "integer"),
+    ("withdrawn", "withdrawnItems", "integer"),
+    ("errors", "errors", "integer"),
+    ("duration_s", "durationSeconds", "decimal"),
+)
+
+
+def health_ntriples(data: DataDir, run_id: str, source_ids: Iterable[str]) -> str:
+    """Each source's crawl statistics and flags of the run, as `gk:SourceHealth` nodes."""
+    run = iri(run_iri(run_id))
+    out = []
+    for sid in sorted(source_ids):
+        path = data.health(run_id, sid)
+        if not path.exists():
+            continue
+        health = json.loads(path.read_text(encoding="utf-8"))
+        h = iri(f"{run_iri(run_id)}/health/{sid}")
+        out.append(triple(run, iri(str(GK.health)), h))
+        out.append(triple(h, iri(str(RDF.type)), iri(str(GK.SourceHealth))))
+        out.append(triple(h, iri(str(GK.source)), iri(source_iri(sid))))
+        for key, term, kind in HEALTH_FIELDS:
+            value = health.get(key)
+            if isinstance(value, int | float):
+                out.append(triple(h, iri(str(GK[term])), literal(str(value), datatype=XSD + kind)))
+        for flag in health.get("flags") or []:
+            out.append(triple(h, iri(str(GK.flag)), literal(str(flag))))
+    return "".join(out)
+
+
 def write_static_graphs(
     data: DataDir, run_id: str, sources: list[Source], results: dict[str, Any]
 ) -> dict[str, Path]:
@@ -105,8 +138,16 @@ def write_static_graphs(
     with ref.open("a", encoding="utf-8") as f:
         f.write(sources_ntriples(sources))
     graphs[graph_iri("reference")] = ref
+    # This run's provenance is kept in its run directory; the published graph holds every run's.
+    this_run = run_dir / "_provenance_run.nt"
+    this_run.write_text(
+        provenance_ntriples(run_id, results) + health_ntriples(data, run_id, results),
+        encoding="utf-8",
+    )
     prov = run_dir / "_provenance.nt"
-    prov.write_text(provenance_ntriples(run_id, results), encoding="utf-8")
+    with prov.open("w", encoding="utf-8") as out:
+        for path in sorted(data.runs.glob("*/graphs/_provenance_run.nt")):
+            out.write(path.read_text(encoding="utf-8"))
     graphs[graph_iri("provenance")] = prov
     quality = run_dir / "_quality.nt"
     with quality.open("wb") as sink:

@@ -75,6 +75,16 @@ class GK(DefinedNamespace):
     division: object
     startUrl: object
     abbreviation: object
+    SourceHealth: object
+    health: object
+    pages: object
+    items: object
+    newItems: object
+    changedItems: object
+    withdrawnItems: object
+    errors: object
+    durationSeconds: object
+    flag: object
     # added with ontology/gongkai.ttl: classes
     PenaltyNotice: object
     Provision: object
