@@ -151,6 +151,9 @@ def _bars(r: dict[str, Any]) -> list[tuple[str, float, float | None, tuple]]:
         rows.append(("batched shacl 1 proc", b["wall_s"], b["cpu_s"], ANCHOR))
     if "bulk_load" in a:
         rows.append(("raw bulk_load", a["bulk_load"]["wall_s"], a["bulk_load"]["cpu_s"], ANCHOR))
+        if "named_graphs" in a["bulk_load"]:
+            nb = a["bulk_load"]["named_graphs"]
+            rows.append(("raw bulk_load named", nb["wall_s"], nb["cpu_s"], ANCHOR))
     if "incr_harvest" in s:
         total = sum(s[k]["wall_s"] for k in ("incr_harvest", "incr_map_validate", "incr_publish"))
         cpu = sum(s[k]["cpu_s"] for k in ("incr_harvest", "incr_map_validate", "incr_publish"))
@@ -206,6 +209,7 @@ def render(r: dict[str, Any], out: Path) -> Path:
         "validate_wall_naive_over_stage": "naive / stage wall",
         "validate_memory_naive_over_stage": "naive / stage memory",
         "publish_store_vs_bulk_load": "store / bulk_load",
+        "publish_store_vs_bulk_load_named": "store / bulk_load named",
         "publish_stage_vs_bulk_load": "publish / bulk_load",
     }
     for key, v in ratios:

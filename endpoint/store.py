@@ -163,16 +163,16 @@ class _NQuadsStream(io.RawIOBase):
 
     def __init__(self, files: list[tuple[str, Path]]):
         self._blocks = self._generate(files)
-        self._buf = b""
+        self._buf = memoryview(b"")
+        self._pos = 0
 
     @staticmethod
     def _quads(block: bytes, tail: bytes, scope: bytes) -> bytes:
         if b"_:" in block:  # blank node labels are scoped by file: keep them apart
             block = _BNODE_SUBJECT.sub(b"_:" + scope + rb"\1 ", block)
             block = _BNODE_OBJECT.sub(b" _:" + scope + rb"\1 .\n", block)
-        out = block.replace(b" .\n", tail)
-        if out.count(b"\n") == block.count(b"\n") and block.count(b" .\n") == block.count(b"\n"):
-            return out
+        if block.count(b" .\n") == block.count(b"\n"):
+            return block.replace(b" .\n", tail)
         lines = []  # a line not ending in " .": blank, a comment, or "o." without the space
         for line in block.splitlines():
             text = line.strip()
@@ -200,14 +200,14 @@ class _NQuadsStream(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        while len(self._buf) < len(b):
+        while self._pos >= len(self._buf):
             block = next(self._blocks, None)
             if block is None:
-                break
-            self._buf += block
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+                return 0
+            self._buf, self._pos = memoryview(block), 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos : self._pos + n]
+        self._pos += n
         return n
 
 
