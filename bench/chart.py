@@ -137,10 +137,16 @@ def _fmt(v: float) -> str:
 def _bars(r: dict[str, Any]) -> list[tuple[str, float, float | None, tuple]]:
     """(label, wall seconds, CPU seconds or None, color) for the top panel."""
     s, a = r["stages"], r.get("anchors", {})
+    order = ("harvest", "attachments", "map_validate", "publish", "dumps", "search_index")
     rows: list[tuple[str, float, float | None, tuple]] = [
-        ("harvest", s["harvest"]["wall_s"], s["harvest"]["cpu_s"], LIGHT),
-        ("map+validate", s["map_validate"]["wall_s"], s["map_validate"]["cpu_s"], LIGHT),
-        ("publish", s["publish"]["wall_s"], s["publish"]["cpu_s"], LIGHT),
+        (
+            name.replace("_validate", "+validate").replace("_", " "),
+            s[name]["wall_s"],
+            s[name]["cpu_s"],
+            LIGHT,
+        )
+        for name in order
+        if name in s
     ]
     if "naive_shacl" in a:
         nv = a["naive_shacl"]
@@ -155,8 +161,9 @@ def _bars(r: dict[str, Any]) -> list[tuple[str, float, float | None, tuple]]:
             nb = a["bulk_load"]["named_graphs"]
             rows.append(("raw bulk_load named", nb["wall_s"], nb["cpu_s"], ANCHOR))
     if "incr_harvest" in s:
-        total = sum(s[k]["wall_s"] for k in ("incr_harvest", "incr_map_validate", "incr_publish"))
-        cpu = sum(s[k]["cpu_s"] for k in ("incr_harvest", "incr_map_validate", "incr_publish"))
+        incr = [k for k in s if k.startswith("incr_")]
+        total = sum(s[k]["wall_s"] for k in incr)
+        cpu = sum(s[k]["cpu_s"] for k in incr)
         rows.append(("daily run (epoch 2)", total, cpu, LIGHT))
     return rows
 

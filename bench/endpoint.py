@@ -141,9 +141,11 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def start_ours(data: DataDir, workers: int) -> tuple[subprocess.Popen, str]:
+def start_ours(data: DataDir, workers: int, cache: bool = True) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "GONGKAI_LOG_LEVEL": "warning", "GONGKAI_QUERY_WORKERS": str(workers)}
+    if not cache:  # the result cache off: every request evaluated by a worker
+        env["GONGKAI_QUERY_CACHE_MB"] = "0"
     cmd = [sys.executable, "-m", "gongkai.cli", "serve", "--data-dir", str(data.root)]
     cmd += ["--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notices", type=int, default=100_000)
     p.add_argument("--data-dir", type=Path, default=None, help="default: a temporary directory")
     p.add_argument("--skip-prepare", action="store_true", help="reuse --data-dir as it is")
-    p.add_argument("--targets", default="ours,virtuoso,oxigraph")
+    p.add_argument("--targets", default="ours,ours-nocache,virtuoso,oxigraph")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--requests", type=int, default=5000, help="per lookup and target, at most")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per lookup, at most")
@@ -320,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: list[Figures] = []
         for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
             try:
-                if target == "ours":
-                    proc, url = start_ours(data, args.workers)
+                if target in ("ours", "ours-nocache"):
+                    proc, url = start_ours(data, args.workers, cache=target == "ours")
                     closer = lambda proc=proc: stop(proc)  # noqa: E731
                 elif target == "oxigraph":
                     proc, url = start_oxigraph(work, graphs)

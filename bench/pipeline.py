@@ -446,6 +446,10 @@ def run_once(
         "cpu_ms_per_page": round(st.cpu_s * 1000 / max(pages, 1), 3),
         "cpu_by_process": sampler.cpu_by_name(prefix + "harvest"),
     }
+    if hasattr(pipeline, "extract_attachments"):  # attachment text: a stage of its own
+        with stage(sampler, prefix + "attachments", stages) as st:
+            counts = pipeline.extract_attachments(data, run_id, sources)
+        st.extra["attachments"] = sum(sum(c.values()) for c in counts.values())
     with stage(sampler, prefix + "map_validate", stages) as st:
         results = pipeline.map_validate(data, run_id, sources)
     n = sum(r.items for r in results.values())
@@ -487,6 +491,17 @@ def run_once(
         "store_bytes": _du(gen),
     }
     st.extra["_graphs"] = {k: str(v) for k, v in timing["graphs"].items()}
+    # What `gongkai run` does after publishing, before it serves: dumps, search index.
+    if hasattr(pipeline, "dump"):
+        with stage(sampler, prefix + "dumps", stages):
+            pipeline.dump(data)
+    try:
+        from endpoint.search import build_index
+    except ImportError:
+        build_index = None
+    if build_index is not None:
+        with stage(sampler, prefix + "search_index", stages):
+            build_index(data, run_id)
     report = pipeline.account(data, run_id, results)
     return run_id, report
 
@@ -537,6 +552,7 @@ def run(
         end_to_end = time.perf_counter() - w
         result["end_to_end_s"] = round(end_to_end, 3)
         result["end_to_end_cpu_s"] = round(sum(s.cpu_s for s in stages.values()), 3)
+        result["stage_order"] = list(stages)
         result["totals"] = report["totals"]
         graphs = {k: Path(v) for k, v in stages["publish"].extra.pop("_graphs").items()}
 
@@ -662,6 +678,10 @@ def summary(r: dict[str, Any]) -> str:
         f"(store write {p['store_write_wall_s']:.1f} s = {p['store_triples_per_s']} triples/s; "
         f"{p['triples']} triples, {p['store_bytes'] / 2**20:.0f} MiB on disk)",
     ]
+    for name in r.get("stage_order", []):
+        if name not in ("harvest", "map_validate", "publish"):
+            st = s[name]
+            lines.append(f"{name + ':':14s}{st['wall_s']:8.1f} s  ({st['cpu_s']:.1f} s CPU)")
     for name, q in r.get("queries", {}).items():
         if isinstance(q, dict):
             lines.append(f"query {name}: median {q['median_ms']:.1f} ms ({q['rows']} rows)")

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from endpoint import feeds, pages, search, sparql
+from endpoint.cache import ResultCache, cache_bytes_from_env, request_key
 from endpoint.completeness_routes import completeness_routes
 from endpoint.store import current_generation, read_manifest
 from endpoint.workers import (
@@ -108,8 +109,18 @@ async def sparql_endpoint(request: Request) -> Response:
     pool: WorkerPool | None = request.app.state.pool
     if pool is None:
         return sparql.error_response(503, "the query workers are not running")
+    cache: ResultCache = request.app.state.cache
+    generation = request.app.state.manifests.current().get("generation")
+    key = request_key(generation, query_request) if cache.enabled and generation else None
+    if key is not None and (hit := cache.get(key)) is not None:
+        response = sparql.result_response(hit)
+        response.headers["X-Gongkai-Cache"] = "hit"
+        return response
     client = request.client.host if request.client else None  # for the slow lane
-    return sparql.result_response(await pool.execute(query_request, client=client))
+    result = await pool.execute(query_request, client=client)
+    if key is not None:
+        cache.put(key, result)
+    return sparql.result_response(result)
 
 
 async def home(request: Request) -> Response:
@@ -149,11 +160,13 @@ def create_app(
     workers: int | None = None,
     max_bytes: int | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    cache_bytes: int | None = None,
 ) -> Starlette:
     """The endpoint app; query workers start with the app's lifespan and stop with it.
 
     Unset limits come from GONGKAI_QUERY_TIMEOUT, GONGKAI_MAX_ROWS, GONGKAI_QUERY_WORKERS and
-    GONGKAI_MAX_RESULT_BYTES, else the defaults (30 s, 100,000 rows, 2 workers, 256 MiB).
+    GONGKAI_MAX_RESULT_BYTES, else the defaults (30 s, 100,000 rows, 2 workers, 256 MiB); the
+    result cache from GONGKAI_QUERY_CACHE_MB (64; 0 turns it off).
     """
     settings = Settings(
         data=data,
@@ -205,6 +218,7 @@ def create_app(
     app.state.settings = settings
     app.state.pool = None
     app.state.manifests = _Manifests(data)
+    app.state.cache = ResultCache(cache_bytes_from_env() if cache_bytes is None else cache_bytes)
     app.state.templates = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(default=True, default_for_string=True),
