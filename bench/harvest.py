@@ -12,6 +12,10 @@ In the same run, `scrapy bench` measures plain Scrapy on this machine. Prints me
 issue asks for: full crawl ≥ 3× scrapy bench pages/s; incremental re-run ≥ 20× faster than
 the full run. Writes `bench/results/harvest-{time}-{notices}.json`. Not a test: run by hand.
 
+An incremental run over the unchanged site must write the full run's items again, byte for
+byte (carried over from the state); at 100k notices use `--per-source 1235` (81 × 1235 =
+100,035 notices; the full crawl takes minutes).
+
 A crawl that does not harvest every exported notice is an error here, not a figure: the first
 version of this harness measured 162 pages and 0 items for months, because nginx (started as
 root, workers as `nobody`) answered 403 to everything under the 0700 `mkdtemp` directory.
@@ -20,6 +24,7 @@ root, workers as `nobody`) answered 403 to everything under the 0700 `mkdtemp` d
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -124,6 +129,19 @@ def check(run: dict, what: str, sources: int, notices: int) -> None:
         )
 
 
+def same_items(data: Path, full_run: str, incr_run: str) -> None:
+    """Over an unchanged site, the incremental run's items (carried over from the state as
+    stored lines) must be the full run's items, byte for byte, in any order: else stop."""
+    for path in sorted((data / "runs" / full_run / "items").glob("*.jsonl")):
+        other = data / "runs" / incr_run / "items" / path.name
+        a = sorted(hashlib.sha1(line).digest() for line in path.read_bytes().splitlines())
+        b = sorted(hashlib.sha1(line).digest() for line in other.read_bytes().splitlines())
+        if a != b:
+            raise SystemExit(
+                f"bench.harvest: incremental items of {path.stem} differ from the full run's"
+            )
+
+
 def serving(url: str, path: str) -> None:
     with urllib.request.urlopen(url + path, timeout=5) as answer:
         if answer.status != 200:
@@ -176,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             check(full[-1], "full", len(ids), notices)
             incr.append(crawl(data, "20260102T000000Z", url, ids, a.processes))
             check(incr[-1], "incremental", len(ids), notices)
+            same_items(data, "20260101T000000Z", "20260102T000000Z")
             bench.append(scrapy_bench())
             print(
                 f"run {i + 1}: full {full[-1]['pages']} pages in {full[-1]['wall']:.1f} s "

@@ -118,7 +118,10 @@ def _prefixes(base: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _gzip_out(path: Path) -> Iterator[gzip.GzipFile]:
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+    ):
         yield gz
 
 

@@ -2,25 +2,35 @@
 
 Chinese has no spaces between words, so a word tokenizer would need a segmenter (and its
 dictionary); FTS5's `trigram` tokenizer indexes every three-character window instead, so any
-substring of three or more characters is found without segmentation. Shorter queries (one or
-two characters, e.g. 税, 罚款) have no trigram: they fall back to `LIKE '%…%'` on the same
-table, which scans it (fine for thousands of notices, slow at a million: documented limit).
+substring of three or more characters is found without segmentation. Shorter terms (one or
+two characters, e.g. 税, 罚款) have no trigram: a second FTS5 table indexes every character and
+every pair of adjacent characters of each notice as tokens, so they are index look-ups too.
 
 Layout (one file, `{data}/search/index.sqlite`, rebuilt per publish and swapped atomically):
 - `docs`: one row per notice, rowid in publication order (oldest first), with the text
   (title, body, attachment text) and the filter columns (source, agency IRI, division code,
-  areas as ",2,14,", published ISO date), B-tree indexes on the filters;
+  areas as ",2,14,", published ISO date); an index on `published` turns a date range into a
+  rowid range;
 - `fts`: an external-content FTS5 table over `docs(title, body, attachments)`, `tokenize=trigram`
   and `detail=full` (required: a query of four or more characters is a phrase of trigrams, and
-  FTS5 refuses phrase queries with `detail=column|none`).
+  FTS5 refuses phrase queries with `detail=column|none`);
+- `grams`: a contentless FTS5 table (`detail=none`, `tokenize=ascii`, no column sizes) with one
+  token per distinct character (`u` + hex code point), per distinct pair of adjacent characters
+  (`b` + hex + `x` + hex; never across whitespace or between fields), all lower-cased, and
+  per filter value (`s` + hex of the source id, `d` + division code, `a` + area number).
 
-Queries: the user's text is split on whitespace; each term of ≥ 3 characters becomes an FTS5
-phrase (double quotes doubled, so the user never writes FTS5 syntax), terms are ANDed; shorter
-terms add a `LIKE` condition with `%`, `_` and `\\` escaped. Every value is an SQL parameter.
-Results are ordered by `rank` (bm25) when a query matches at most `RANK_LIMIT` notices, and by
-recency (rowid descending, no scoring) beyond that, so a query matching half a million notices
-still answers from the first LIMIT rowids; the total is counted up to `COUNT_LIMIT` and
-reported as "at least" beyond it.
+Queries: the user's text is split on whitespace; each term of >= 3 characters becomes an FTS5
+phrase on `fts` (double quotes doubled, so the user never writes FTS5 syntax), terms are ANDed;
+shorter terms and the source/division/area filters become `grams` tokens (built here from the
+code points: no user character reaches the FTS5 syntax). Dates become a rowid range. Every
+value is an SQL parameter. Plans:
+- phrases only: `fts` alone, rowid range as a constraint FTS5 applies itself;
+- anything with a short term or a filter: `grams` drives (its tokens ANDed, plus the character
+  pairs of each phrase as a necessary condition), and each candidate is checked against the
+  phrases on `fts` by rowid.
+Results are ordered by `rank` (bm25) when a query with phrases matches at most `RANK_LIMIT`
+notices, and by recency (rowid descending, which FTS5 hands out in order: no scoring, no sort)
+otherwise; the total is counted up to `COUNT_LIMIT` and reported as "at least" beyond it.
 """
 
 from __future__ import annotations
@@ -30,9 +40,12 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import cache
+from operator import add
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -48,6 +61,10 @@ RANK_LIMIT = 1_000
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 200
 SNIPPET_TOKENS = 24
+PHRASE_GRAMS = 16  # character pairs of one phrase added to a `grams` query (a prefilter)
+SCAN_BUDGET_S = 0.15  # default time an index scan may take before it stops (see search())
+SHARD_ROWS = 65_536  # rowids per trigram table: the unit of work a time budget can stop
+MMAP_BYTES = 1 << 32  # SQLite caps it at its compile-time maximum (2 GiB by default)
 TEMPLATE = Path(__file__).parent / "templates" / "search.html"
 
 SCHEMA = """
@@ -64,18 +81,26 @@ CREATE TABLE docs (
     body TEXT NOT NULL,
     attachments TEXT NOT NULL
 );
-CREATE VIRTUAL TABLE fts USING fts5(
+CREATE VIRTUAL TABLE grams USING fts5(
+    t, content='', detail=none, columnsize=0, tokenize='ascii'
+);
+"""
+FTS_SHARD = """
+CREATE VIRTUAL TABLE fts_{k} USING fts5(
     title, body, attachments,
     content='docs', content_rowid='id',
     tokenize='trigram', detail=full
 );
+INSERT INTO fts_{k}(rowid, title, body, attachments)
+    SELECT id, title, body, attachments FROM docs WHERE id BETWEEN {first} AND {last};
+INSERT INTO fts_{k}(fts_{k}) VALUES ('optimize');
 """
 INDEXES = """
-CREATE INDEX docs_source ON docs(source, published);
-CREATE INDEX docs_division ON docs(division, published);
 CREATE INDEX docs_published ON docs(published);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 """
+COLUMNS = ("title", "body", "attachments")  # the text columns, as in `fts`
+DOC_COLUMNS = "iri, source, agency, division, areas, published, url, title, body, attachments"
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DIVISION_RE = re.compile(r"^\d{6}$")
@@ -84,6 +109,49 @@ _SOURCE_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 class SearchInputError(ValueError):
     """A filter value that cannot be right (bad date, area outside 1-20): a 400 for the user."""
+
+
+# -- tokens of the `grams` table ---------------------------------------------------------------
+@cache
+def gram_token(gram: str) -> str:
+    """`u7a0e` for 税, `b7f5ax6b3e` for 罚款: ASCII letters and digits only, one token each."""
+    return "x".join(f"{ord(c):x}" for c in gram).join(("u" if len(gram) == 1 else "b", ""))
+
+
+def _text_grams(texts: Iterable[str]) -> set[str]:
+    grams: set[str] = set()
+    for text in texts:
+        for part in text.lower().split():  # the same whitespace a query is split on
+            grams.update(part)
+            grams.update(map(add, part, part[1:]))
+    return grams
+
+
+def filter_tokens(source: str | None, division: str | None, areas: Iterable[int]) -> list[str]:
+    out = [f"a{int(a)}" for a in areas]
+    if source:
+        out.append("s" + source.encode().hex())
+    if division:
+        out.append("d" + division)
+    return out
+
+
+def term_tokens(term: str, limit: int | None = None) -> list[str]:
+    """Tokens every notice containing `term` has: its character, or its character pairs."""
+    t = term.lower()
+    grams = [t] if len(t) == 1 else list(dict.fromkeys(map(add, t, t[1:])))
+    if limit is not None and len(grams) > limit:  # spread over the phrase
+        step = len(grams) / limit
+        grams = [grams[int(i * step)] for i in range(limit)]
+    return [gram_token(g) for g in grams]
+
+
+def grams_row(row: tuple) -> str:
+    """The `grams` text of a `docs` row (source, division, areas, title, body, attachments)."""
+    source, division, areas, title, body, attachments = row
+    tokens = [gram_token(g) for g in _text_grams((title, body, attachments))]
+    nums = [int(a) for a in areas.strip(",").split(",") if a.isdigit()]
+    return " ".join(tokens + filter_tokens(source, division, nums))
 
 
 # -- building ----------------------------------------------------------------------------------
@@ -155,17 +223,24 @@ def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
 
 
 def build_index(data: DataDir, run_id: str, path: Path | None = None) -> Path:
-    """Index every item of a run (all sources); write `{data}/search/index.sqlite` atomically.
-
-    Rows are inserted oldest first, so rowid order is publication order and "newest first" is
-    a reverse rowid scan. The file is built beside its target and swapped in with `os.replace`:
-    a reader has the old index or the new one open, never half of one.
-    """
+    """Index every item of a run (all sources); write `{data}/search/index.sqlite` atomically."""
     from harvesters.registry import load_sources
 
     target = path or data.root / "search" / "index.sqlite"
-    target.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(_rows(data, run_id, load_sources()), key=lambda r: (r[5] or "", r[0]))
+    return write_index(rows, target, run_id)
+
+
+def write_index(rows: Iterable[tuple], target: Path, run_id: str) -> Path:
+    """Write the index of `rows` (`DOC_COLUMNS` tuples, oldest first) to `target` atomically.
+
+    Rows are inserted in the order given (publication order: undated first, then by date), so
+    "newest first" is a reverse rowid scan and a date range is a rowid range. The file is built
+    beside its target and swapped in with `os.replace`: a reader has the old index or the new
+    one open, never half of one.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".index-", suffix=".sqlite", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -174,18 +249,30 @@ def build_index(data: DataDir, run_id: str, path: Path | None = None) -> Path:
         try:
             con.execute("PRAGMA journal_mode=OFF")
             con.execute("PRAGMA synchronous=OFF")
+            con.execute("PRAGMA cache_size=-262144")  # 256 MiB while building
             con.executescript(SCHEMA)
-            con.executemany(
-                "INSERT INTO docs(iri, source, agency, division, areas, published, url, title,"
-                " body, attachments) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows,
+            con.executemany(f"INSERT INTO docs({DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            top = con.execute("SELECT max(id) FROM docs").fetchone()[0] or 0
+            for k in range(max(1, -(-top // SHARD_ROWS))):
+                first, last = k * SHARD_ROWS + 1, (k + 1) * SHARD_ROWS
+                con.executescript(FTS_SHARD.format(k=k, first=first, last=last))
+            docs = con.execute(
+                "SELECT id, source, division, areas, title, body, attachments FROM docs"
             )
-            con.execute("INSERT INTO fts(fts) VALUES ('rebuild')")
+            con.executemany(
+                "INSERT INTO grams(rowid, t) VALUES (?, ?)",
+                ((r[0], grams_row(r[1:])) for r in docs),
+            )
             con.executescript(INDEXES)
-            con.execute("INSERT INTO fts(fts) VALUES ('optimize')")
+            con.execute("INSERT INTO grams(grams) VALUES ('optimize')")
+            notices, *avg = con.execute(
+                "SELECT count(*), avg(length(title)), avg(length(body)),"
+                " avg(length(attachments)) FROM docs"
+            ).fetchone()
             con.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("run_id", run_id), ("notices", str(len(rows)))],
+                [("run_id", run_id), ("notices", str(notices)), ("shard_rows", str(SHARD_ROWS))]
+                + [(f"avg_{c}", str(a or 0)) for c, a in zip(COLUMNS, avg, strict=True)],
             )
             con.commit()
         finally:
@@ -224,6 +311,7 @@ class SearchResult:
     total_is_lower_bound: bool = False  # more than COUNT_LIMIT matches: total is COUNT_LIMIT
     order: str = "rank"  # rank | date
     mode: str = "match"  # match | like | none
+    complete: bool = True  # false: the scan stopped at its time budget (see search())
     limit: int = 20
     offset: int = 0
 
@@ -249,12 +337,6 @@ def fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def like_pattern(term: str) -> str:
-    r"""`%term%` for `LIKE ... ESCAPE '\'` with the wildcards of the user's text escaped."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _terms(q: str) -> tuple[list[str], list[str]]:
     # NUL ends a C string: inside an FTS5 phrase it left the quote unterminated (a 500).
     terms = [t for t in q[:MAX_QUERY_CHARS].replace("\x00", " ").split() if t]
@@ -273,19 +355,28 @@ def _check_date(value: str | None, name: str) -> str | None:
     return value
 
 
-def _filters(source, division, area, date_from, date_to) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
+@dataclass
+class _Filters:
+    source: str | None = None
+    division: str | None = None
+    area: int | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def tokens(self) -> list[str]:
+        return filter_tokens(self.source, self.division, [self.area] if self.area else [])
+
+
+def _filters(source, division, area, date_from, date_to) -> _Filters:
+    f = _Filters()
     if source:
         if not _SOURCE_RE.match(source):
             raise SearchInputError(f"unknown source {source!r}")
-        where.append("d.source = ?")
-        params.append(source)
+        f.source = source
     if division:
         if not _DIVISION_RE.match(str(division)):
             raise SearchInputError(f"division must be a 6-digit code, got {division!r}")
-        where.append("d.division = ?")
-        params.append(str(division))
+        f.division = str(division)
     if area not in (None, ""):
         try:
             n = int(area)
@@ -293,15 +384,40 @@ def _filters(source, division, area, date_from, date_to) -> tuple[list[str], lis
             raise SearchInputError(f"area must be a number 1-20, got {area!r}") from None
         if not 1 <= n <= 20:
             raise SearchInputError(f"area must be a number 1-20, got {area!r}")
-        where.append("d.areas LIKE ?")
-        params.append(f"%,{n},%")
-    if d := _check_date(date_from, "from"):
-        where.append("d.published >= ?")
-        params.append(d)
-    if d := _check_date(date_to, "to"):
-        where.append("d.published <= ?")
-        params.append(d)
-    return where, params
+        f.area = n
+    f.date_from = _check_date(date_from, "from")
+    f.date_to = _check_date(date_to, "to")
+    return f
+
+
+def _shard_rows(con: sqlite3.Connection) -> int:
+    found = con.execute("SELECT value FROM meta WHERE key = 'shard_rows'").fetchone()
+    return int(found[0]) if found else SHARD_ROWS
+
+
+def _rowid_range(con: sqlite3.Connection, f: _Filters) -> tuple[int, int]:
+    """The rowids published in [from, to] (rowid order is date order), all without dates.
+
+    An empty range comes back as (1, 0). Undated notices have the lowest rowids and are outside
+    any range, as `published >= ?` is false for them.
+    """
+    if not f.date_from and not f.date_to:
+        return (1, con.execute("SELECT max(id) FROM docs").fetchone()[0] or 0)
+    lo = con.execute(
+        "SELECT id FROM docs WHERE published >= ? ORDER BY published, id LIMIT 1",
+        [f.date_from or ""],
+    ).fetchone()
+    if f.date_to:
+        hi = con.execute(
+            "SELECT id FROM docs WHERE published <= ? AND published >= ?"
+            " ORDER BY published DESC, id DESC LIMIT 1",
+            [f.date_to, f.date_from or ""],
+        ).fetchone()
+    else:
+        hi = con.execute("SELECT max(id) FROM docs").fetchone()
+    if lo is None or hi is None or hi[0] is None or lo[0] > hi[0]:
+        return (1, 0)
+    return (lo[0], hi[0])
 
 
 def _like_snippet(title: str, body: str, terms: list[str], width: int = 40) -> str:
@@ -322,9 +438,10 @@ def _like_snippet(title: str, body: str, terms: list[str], width: int = 40) -> s
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Read-only connection (the index is replaced, never written in place)."""
+    """Read-only connection (the index is replaced, never written in place), memory-mapped."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     con.execute("PRAGMA query_only=1")
+    con.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return con
 
 
@@ -339,67 +456,142 @@ def search(
     date_to: str | None = None,
     limit: int = 20,
     offset: int = 0,
+    budget: float | None = SCAN_BUDGET_S,
 ) -> SearchResult:
-    """Search the index at `path`. Raises SearchInputError for impossible filter values."""
+    """Search the index at `path`. Raises SearchInputError for impossible filter values.
+
+    `budget` (seconds, None: unbounded) bounds the index scan: past it the search stops with
+    the newest matches it found and `complete` false.
+    """
     q = (q or "").strip()
     limit = max(1, min(int(limit), MAX_LIMIT))
     offset = max(0, min(int(offset), COUNT_LIMIT))
     result = SearchResult(query=q, limit=limit, offset=offset)
-    where, params = _filters(source, division, area, date_from, date_to)
+    filters = _filters(source, division, area, date_from, date_to)
     long_terms, short_terms = _terms(q)
     if not long_terms and not short_terms:
         result.mode = "none"
         return result
-    for t in short_terms:
-        where.append(
-            "(d.title LIKE ? ESCAPE '\\' OR d.body LIKE ? ESCAPE '\\'"
-            " OR d.attachments LIKE ? ESCAPE '\\')"
-        )
-        params += [like_pattern(t)] * 3
+    result.mode = "match" if long_terms else "like"
     con = connect(path)
     try:
-        if long_terms:
-            match = " AND ".join(fts_phrase(t) for t in long_terms)
-            base = "FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ?"
-            all_params = [match, *params]
-            result.mode = "match"
-        else:
-            result.mode = "like"
-            base = "FROM docs d WHERE 1"
-            all_params = list(params)
-        cond = "".join(f" AND {w}" for w in where)
-        bound = max(COUNT_LIMIT, RANK_LIMIT) + 1
-        # Without filters the count needs the FTS index alone (no row of docs is read).
-        count_from = base if where or not long_terms else "FROM fts WHERE fts MATCH ?"
-        counted = con.execute(
-            f"SELECT count(*) FROM (SELECT 1 {count_from}{cond} LIMIT {bound})", all_params
-        ).fetchone()[0]
-        result.total = min(counted, COUNT_LIMIT)
-        result.total_is_lower_bound = counted > COUNT_LIMIT
-        if long_terms and counted <= RANK_LIMIT:
-            order = "fts.rank"
-            result.order = "rank"
-        else:
-            # FTS5 hands rowids out in descending order itself: no scoring, no sort.
-            order = "fts.rowid DESC" if long_terms else "d.id DESC"
-            result.order = "date"
-        if long_terms:
-            cols = (
-                f"d.iri, d.title, snippet(fts, -1, '{MARK_START}', '{MARK_END}', '…', "
-                f"{SNIPPET_TOKENS}), d.published, d.source, d.url"
-            )
-        else:
-            cols = "d.iri, d.title, d.body, d.published, d.source, d.url"
-        rows = con.execute(
-            f"SELECT {cols} {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*all_params, limit, offset],
-        ).fetchall()
+        _query(con, result, filters, long_terms, short_terms, budget)
     finally:
         con.close()
-    for iri_, title, text, published, src, url in rows:
-        snippet = text if long_terms else _like_snippet(title, text, short_terms)
-        result.hits.append(SearchHit(iri_, title, snippet, published, src, url))
     return result
+
+
+def _query(
+    con: sqlite3.Connection,
+    result: SearchResult,
+    filters: _Filters,
+    long_terms: list[str],
+    short_terms: list[str],
+    budget: float | None,
+) -> None:
+    where: list[str] = []
+    params: list[Any] = []
+    gram_tokens = [tok for t in short_terms for tok in term_tokens(t)] + filters.tokens()
+    if gram_tokens:
+        # `grams` drives; the phrases' character pairs narrow it to near-certain candidates.
+        gram_tokens += [tok for t in long_terms for tok in term_tokens(t, PHRASE_GRAMS)]
+        key = "g.rowid"
+        base = "FROM grams g"
+        where.append("grams MATCH ?")
+        params.append(" AND ".join(dict.fromkeys(f'"{tok}"' for tok in gram_tokens)))
+        if long_terms:  # each candidate is checked against the phrases by rowid
+            base += " CROSS JOIN fts_{k} ON fts_{k}.rowid = g.rowid"
+    else:
+        key = "fts_{k}.rowid"
+        base = "FROM fts_{k}"
+    if long_terms:
+        where.append("fts_{k} MATCH ?")
+        params.append(" AND ".join(fts_phrase(t) for t in long_terms))
+    lo, hi = _rowid_range(con, filters)
+    size = _shard_rows(con)
+    # One pass over the matches, newest first (FTS5 hands rowids out in descending order
+    # itself), shard by shard: FTS5 applies a rowid bound only to a match, so a phrase whose
+    # trigrams are everywhere but which is nowhere reads its doclists to their end, and only
+    # a shard's end bounds that.
+    want = max(COUNT_LIMIT, RANK_LIMIT, result.offset + result.limit) + 1
+    sql = (
+        f"SELECT {key} {base} WHERE {' AND '.join(where)} AND {key} BETWEEN ? AND ?"
+        f" ORDER BY {key} DESC LIMIT ?"
+    )
+    deadline = None if budget is None else time.monotonic() + budget
+    ids: list[int] = []
+    if not long_terms:  # `grams` alone: not sharded, one pass
+        shards = [(0, lo, hi)] if hi >= lo else []
+    else:
+        ks = range((hi - 1) // size, (lo - 1) // size - 1, -1) if hi >= lo else range(0)
+        shards = [(k, max(lo, k * size + 1), min(hi, (k + 1) * size)) for k in ks]
+    for n, (k, first, last) in enumerate(shards):
+        if n and deadline is not None and time.monotonic() > deadline:
+            result.complete = False
+            break
+        found = con.execute(sql.format(k=k), [*params, first, last, want - len(ids)])
+        ids += [r[0] for r in found]
+        if len(ids) >= want:
+            break
+    result.total = min(len(ids), COUNT_LIMIT)
+    result.total_is_lower_bound = len(ids) > COUNT_LIMIT or not result.complete
+    if long_terms and len(ids) <= RANK_LIMIT and result.complete:
+        result.order = "rank"
+        page = _ranked(con, ids, long_terms, result.limit, result.offset)
+    else:
+        result.order = "date"
+        page = ids[result.offset : result.offset + result.limit]
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT id, iri, title, body, published, source, url FROM docs"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(page)],
+        )
+    }
+    match = " AND ".join(fts_phrase(t) for t in long_terms)
+    for rowid in page:
+        iri_, title, body, published, src, url = rows[rowid]
+        if long_terms:
+            fts = f"fts_{(rowid - 1) // size}"
+            found = con.execute(
+                f"SELECT snippet({fts}, -1, ?, ?, '…', {SNIPPET_TOKENS})"
+                f" FROM {fts} WHERE {fts} MATCH ? AND rowid = ?",
+                [MARK_START, MARK_END, match, rowid],
+            ).fetchone()
+            snippet = found[0] if found else ""
+        else:
+            snippet = _like_snippet(title, body, short_terms)
+        result.hits.append(SearchHit(iri_, title, snippet, published, src, url))
+
+
+def _ranked(
+    con: sqlite3.Connection, ids: list[int], terms: list[str], limit: int, offset: int
+) -> list[int]:
+    """A page of `ids` by relevance: bm25 without the inverse document frequency (every term
+    weighs the same), from each phrase's occurrences per column, length-normalised by the
+    column averages recorded at build time (k1 = 1.2, b = 0.75); ties newest first.
+
+    FTS5's own bm25() would need a second pass over the index (it counts, for each phrase,
+    every notice that has it), and in a join it does so again for every row."""
+    avg = dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'avg_%'").fetchall())
+    parts: list[str] = []
+    params: list[Any] = []
+    for term in terms:
+        t = term.lower()
+        for col in COLUMNS:
+            mean = max(float(avg.get(f"avg_{col}") or 1), 1.0)
+            tf = f"((length(d.{col}) - length(replace(lower(d.{col}), ?, ''))) / ?)"
+            parts.append(f"({tf} / ({tf} + 1.2 * (0.25 + 0.75 * length(d.{col}) / ?)))")
+            params += [t, float(len(t)), t, float(len(t)), mean]
+    return [
+        r[0]
+        for r in con.execute(
+            f"SELECT d.id FROM docs d WHERE d.id IN (SELECT value FROM json_each(?))"
+            f" ORDER BY ({' + '.join(parts)}) DESC, d.id DESC LIMIT ? OFFSET ?",
+            [json.dumps(ids), *params, limit, offset],
+        )
+    ]
 
 
 # -- HTTP --------------------------------------------------------------------------------------

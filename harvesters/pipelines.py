@@ -1,7 +1,8 @@
 """Item pipeline: one JSON-lines file per source and run, written as items arrive.
 
 When the spider closes, the known items it did not fetch again (incremental runs) are appended
-too, so a run's items always hold every notice the source is known to have.
+too, so a run's items always hold every notice the source is known to have; the spider hands
+most of them over as the JSON line the state stored (a `str`), written as it is.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ class JsonLinesPerSource:
         if self.file is None:
             return
         spider = self.crawler.spider
+        write = self.file.write
         for item in spider.finish() if hasattr(spider, "finish") else ():
-            self.write(item)
+            if isinstance(item, str):  # a carried-over item: its stored JSON line, as it is
+                write(item)
+            else:
+                self.write(item)
         self.file.close()
 
     def write(self, item: dict[str, Any]) -> None:

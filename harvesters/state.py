@@ -5,6 +5,16 @@ URL, the validators of the last fetch (ETag, Last-Modified), the page's sha256, 
 showed for it (a signature of the list entry), its version, when it was first and last seen,
 whether it failed or was withdrawn, and the latest item. `versions` keeps every version of an
 item: an edited notice becomes a new version, the old one stays.
+
+Items are stored as the JSON line a run's items file gets (`normalise_item`, schema order,
+`ensure_ascii=False`), so an incremental run carries an unchanged notice over by writing the
+stored text as it is (`PRAGMA user_version` 2; older states are rewritten once on open).
+
+Durability: the database is in WAL mode with `synchronous=NORMAL`, and all of a run's changes
+are one transaction, committed when the spider closes. A killed process loses nothing that was
+committed and nothing half-written is ever read (the previous run's state stays whole); a power
+loss or OS crash may roll back the last committed run(s), which the next run treats like a
+crashed one: it fetches again what that run saw. Commits do not fsync; checkpoints do.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from gongkai.items import normalise_item
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -47,6 +59,8 @@ CREATE TABLE IF NOT EXISTS runs (
     full_walk INTEGER NOT NULL
 );
 """
+#: `PRAGMA user_version`: 2 = items stored normalised, as the items file writes them.
+STATE_VERSION = 2
 
 _TRS_ID = re.compile(r"/t\d{8}_(\d+)(?:_(?:app|wap))?\.s?html?$")
 _HANWEB_ID = re.compile(r"/art_\d+_(\d+)\.html$")
@@ -88,6 +102,11 @@ class Doc:
         return json.loads(self.item) if self.item else None
 
 
+def _line(item: dict[str, Any]) -> str:
+    """An item as stored: the JSON line (without its newline) the run's items file gets."""
+    return json.dumps(normalise_item(item), ensure_ascii=False)
+
+
 class SourceState:
     """The state of one source. Changes are committed by `close()` (a crashed run leaves the
     previous state, so the next run fetches again what this one saw)."""
@@ -96,11 +115,27 @@ class SourceState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = sqlite3.connect(path)
-        self.db.executescript(SCHEMA)
+        self.db.execute("PRAGMA journal_mode=WAL")  # persistent; a no-op once set
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version < STATE_VERSION:
+            self.db.executescript(SCHEMA)
         self.docs: dict[str, Doc] = {
             row[0]: Doc(*row) for row in self.db.execute("SELECT * FROM docs")
         }
         (self.runs,) = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()
+        if version < STATE_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Store every item normalised (in this run's transaction: a crash redoes it)."""
+        for doc in self.docs.values():
+            if doc.item:
+                text = _line(json.loads(doc.item))
+                if text != doc.item:
+                    doc.item = text
+                    self.db.execute("UPDATE docs SET item = ? WHERE doc_id = ?", (text, doc.doc_id))
+        self.db.execute(f"PRAGMA user_version = {STATE_VERSION}")
 
     @classmethod
     def open(cls, state_dir: Path, source_id: str) -> SourceState:
@@ -146,6 +181,7 @@ class SourceState:
             version, previous = 1, None
         item = {**item, "doc_id": doc_id, "version": version, "previous_sha256": previous}
         item["withdrawn"] = None
+        item = normalise_item(item)
         text = json.dumps(item, ensure_ascii=False)
         self._save(
             Doc(
@@ -166,7 +202,10 @@ class SourceState:
         doc.last_seen = run_id
         if list_sig is not None:
             doc.list_sig = list_sig
-        self._save(doc)
+        self.db.execute(
+            "UPDATE docs SET last_seen = ?, list_sig = ? WHERE doc_id = ?",
+            (doc.last_seen, doc.list_sig, doc_id),
+        )
 
     def record_failure(self, doc_id: str, url: str, reason: str, run_id: str) -> None:
         old = self.docs.get(doc_id)
@@ -183,7 +222,7 @@ class SourceState:
         item = doc.item_dict()
         if item is not None:
             item["withdrawn"] = day
-            doc.item = json.dumps(item, ensure_ascii=False)
+            doc.item = _line(item)
         self._save(doc)
         return item
 

@@ -589,9 +589,13 @@ class PortalSpider(scrapy.Spider):
         self.errors.append({"url": url, "reason": reason, "status": status, "kind": kind})
 
     # -- the end of a run --------------------------------------------------------------------
-    def finish(self) -> Iterator[dict[str, Any]]:
+    def finish(self) -> Iterator[dict[str, Any] | str]:
         """Called once by the item pipeline as the spider closes: the known items that were not
-        fetched again (carried over), the withdrawn records, then the state is committed."""
+        fetched again (carried over), the withdrawn records, then the state is committed.
+
+        A carried item is the stored JSON line, written as it is (a `str`, newline included):
+        no decoding, no encoding. Only an item whose URLs must move to the sandbox's address of
+        this run (`rebase`), and withdrawn ones, go through a dict."""
         for url in self.pending.values():  # the crawl stopped early (time budget, shutdown)
             self.record(url, "not fetched: the crawl stopped first", None)
         for url, doc_id in self.attachments_pending.items():
@@ -606,19 +610,31 @@ class PortalSpider(scrapy.Spider):
             encoding="utf-8",
         )
         withdrawn = []
+        emitted = self.emitted
+        # Every URL of a stored line on this run's address (always so live): rebase is a no-op.
+        start = urlsplit(self.start_urls[0])
+        here = f"{start.scheme}://{start.netloc}/" if self.sandbox else None
+        carried = 0
         for doc in self.state.docs.values():
-            if doc.doc_id in self.emitted or doc.status not in ("ok", "withdrawn"):
+            text = doc.item
+            if not text or doc.doc_id in emitted:
                 continue
-            item = doc.item_dict()
-            if item is None:
+            status = doc.status
+            if status == "ok" and (here is None or text.count("://") == text.count(here)):
+                carried += 1
+                yield text + "\n"
                 continue
+            if status not in ("ok", "withdrawn"):
+                continue
+            item = json.loads(text)
             if self.sandbox:
                 item["url"] = self.rebase(item["url"])
                 item["attachments"] = [self.rebase(a) for a in item.get("attachments") or []]
-            if doc.status == "withdrawn":
+            if status == "withdrawn":
                 withdrawn.append(item)
-            self.counts["carried"] += 1
+            carried += 1
             yield item
+        self.counts["carried"] += carried
         path = self.data.run(self.run_id) / "withdrawn" / f"{self.source.id}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from endpoint.search import (
     SearchInputError,
     build_index,
     fts_phrase,
-    like_pattern,
+    gram_token,
     routes,
     search,
+    term_tokens,
+    write_index,
 )
 from gongkai.config import DataDir
 from ontology.namespaces import notice_iri
@@ -70,7 +73,7 @@ def test_snippet_html_escapes_harvested_text(index: Path) -> None:
     assert "&lt;script&gt;" in html
 
 
-def test_two_character_query_falls_back_to_like(index: Path) -> None:
+def test_two_character_query_uses_the_gram_index(index: Path) -> None:
     res = search(index, "罚款")
     assert res.mode == "like"
     assert res.total == 1
@@ -80,7 +83,6 @@ def test_two_character_query_falls_back_to_like(index: Path) -> None:
 def test_like_wildcards_in_user_text_are_literal(index: Path) -> None:
     assert search(index, "0%").total == 1  # "100%完成"
     assert search(index, "%").total == 1  # only the notice that has a percent sign
-    assert like_pattern("a%_\\") == "%a\\%\\_\\\\%"
 
 
 def test_fts_syntax_in_user_text_is_a_phrase(index: Path) -> None:
@@ -172,3 +174,187 @@ def test_search_page_escapes_the_query(client: TestClient) -> None:
 def test_search_without_index_is_503(tmp_path: Path) -> None:
     c = TestClient(Starlette(routes=routes(DataDir(tmp_path))))
     assert c.get("/search.json", params={"q": "行政处罚"}).status_code == 503
+
+
+# -- the character-gram index (terms of one or two characters), filters, ranking -------------
+VOCAB = "预算处罚罚款采购公告税标中A%_b\\\"'*的了"
+WORDS = ["行政处罚", "采购公告", "预算公开"]
+SOURCES = [("s-1", "500103", ",2,"), ("s-2", "500105", ",3,9,"), ("s-3", None, ",")]
+
+
+def _text(rng: random.Random, n: int) -> str:
+    return "".join(
+        rng.choice(WORDS) if rng.random() < 0.1 else rng.choice(VOCAB + " \n") for _ in range(n)
+    )
+
+
+def _corpus(n: int = 600) -> list[tuple]:
+    rng = random.Random(5)
+    rows = []
+    for i in range(n):
+        source, division, areas = SOURCES[i % 3]
+        published = None if i < 30 else f"{2015 + i * 10 // n}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        title, body, att = _text(rng, 8), _text(rng, 30), _text(rng, 5) if i % 4 == 0 else ""
+        rows.append(
+            (f"urn:n:{i}", source, None, division, areas, published, None, title, body, att)
+        )
+    return sorted(rows, key=lambda r: (r[5] or "", r[0]))
+
+
+@pytest.fixture(scope="module")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple]]:
+    """600 notices in trigram tables of 64 (so every search crosses shards)."""
+    import endpoint.search as module
+
+    rows = _corpus()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, "SHARD_ROWS", 64)
+        path = write_index(rows, tmp_path_factory.mktemp("grams") / "index.sqlite", "r")
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM meta WHERE key = 'shard_rows'").fetchone() == ("64",)
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name GLOB 'fts_*'").fetchone()[0]
+    return path, rows
+
+
+def _expected(rows: list[tuple], terms: list[str], **f) -> list[str]:
+    """The notices a brute-force scan finds: every term inside one field, case-insensitively."""
+    out = []
+    for iri, source, _agency, division, areas, published, _url, *texts in rows:
+        fields = [t.lower() for t in texts]
+        if not all(any(t.lower() in x for x in fields) for t in terms):
+            continue
+        if f.get("source") and source != f["source"]:
+            continue
+        if f.get("division") and division != f["division"]:
+            continue
+        if f.get("area") and f",{f['area']}," not in areas:
+            continue
+        if f.get("date_from") and not (published and published >= f["date_from"]):
+            continue
+        if f.get("date_to") and not (published and published <= f["date_to"]):
+            continue
+        out.append(iri)
+    return out
+
+
+def _found(path: Path, q: str, **f) -> list[str]:
+    iris: list[str] = []
+    while True:
+        res = search(path, q, limit=100, offset=len(iris), **f)
+        assert not res.total_is_lower_bound
+        iris += [h.iri for h in res.hits]
+        if len(res.hits) < 100:
+            assert len(iris) == res.total
+            return iris
+
+
+@pytest.mark.parametrize(
+    "q", ["税", "罚款", "处罚", "a", "Ab", "%", "%_", "\\", '"', "'*", "的了", "款预", "AND", "OR"]
+)
+def test_short_terms_find_exactly_the_notices_containing_them(corpus_index, q) -> None:
+    path, rows = corpus_index
+    want = _expected(rows, q.split())
+    assert 0 < len(want) <= 1000 or q in ("AND", "OR")
+    got = _found(path, q)
+    assert sorted(got) == sorted(want)
+    order = {iri: i for i, iri in enumerate(r[0] for r in rows)}
+    assert [order[i] for i in got] == sorted((order[i] for i in got), reverse=True)  # newest first
+
+
+@pytest.mark.parametrize(
+    ("q", "f"),
+    [
+        ("罚款", {"source": "s-2"}),
+        ("税", {"division": "500103"}),
+        ("公告", {"area": 9}),
+        ("标", {"date_from": "2017-01-01", "date_to": "2019-06-30"}),
+        ("采购", {"date_to": "2016-12-31"}),
+        ("税 罚款", {"date_from": "2020-01-01"}),
+        ("行政处罚", {"source": "s-1"}),  # a phrase with a filter: grams drive, fts checks
+        ("税 采购公告", {}),  # a phrase with a short term
+        ("处罚罚", {"area": 2}),
+        ("罚款 采购公告", {"division": "500105", "area": 3}),
+    ],
+)
+def test_filters_and_mixed_terms_match_a_brute_force_scan(corpus_index, q, f) -> None:
+    path, rows = corpus_index
+    want = _expected(rows, q.split(), **f)
+    assert want
+    assert sorted(_found(path, q, **f)) == sorted(want)
+
+
+def test_undated_notices_are_outside_any_date_range(corpus_index) -> None:
+    path, rows = corpus_index
+    undated = {r[0] for r in rows if r[5] is None}
+    assert undated & set(_found(path, "的"))
+    assert not undated & set(_found(path, "的", date_to="2030-01-01"))
+    assert search(path, "的", date_from="2031-01-01").total == 0
+
+
+def test_character_pairs_never_span_whitespace_or_fields(tmp_path: Path) -> None:
+    rows = [
+        ("urn:a", "s", None, None, ",", "2024-01-01", None, "通知罚", "款项 罚\n款", ""),
+        ("urn:b", "s", None, None, ",", "2024-01-02", None, "标题", "缴纳罚款", ""),
+    ]
+    path = write_index(rows, tmp_path / "i.sqlite", "r")
+    assert [h.iri for h in search(path, "罚款").hits] == ["urn:b"]
+    assert search(path, "通知").total == 1
+
+
+def test_gram_tokens_are_plain_ascii_words() -> None:
+    assert gram_token("税") == "u7a0e"
+    assert gram_token("罚款") == "b7f5ax6b3e"
+    assert term_tokens("AB") == ["b61x62"]
+    assert all(t.isalnum() and t.isascii() for t in term_tokens('"OR" NEAR(*)'))
+
+
+def test_filtered_phrase_is_ranked_title_matches_first(tmp_path: Path) -> None:
+    rows = [
+        (
+            "urn:body",
+            "s",
+            None,
+            "500103",
+            ",",
+            "2024-01-02",
+            None,
+            "通知",
+            "有关行政处罚的事项",
+            "",
+        ),
+        ("urn:title", "s", None, "500103", ",", "2024-01-01", None, "行政处罚决定", "见附件", ""),
+        ("urn:other", "t", None, "500105", ",", "2024-01-03", None, "行政处罚决定", "", ""),
+    ]
+    path = write_index(rows, tmp_path / "i.sqlite", "r")
+    res = search(path, "行政处罚", division="500103")
+    assert res.order == "rank"
+    assert [h.iri for h in res.hits] == ["urn:title", "urn:body"]
+    assert MARK_START in res.hits[0].snippet
+
+
+def test_common_term_pages_newest_first_with_a_bounded_count(tmp_path: Path) -> None:
+    rows = [
+        (f"urn:{i:04d}", "s", None, None, ",", f"2024-01-{1 + i % 28:02d}", None, "公告", "", "")
+        for i in range(1500)
+    ]
+    rows.sort(key=lambda r: (r[5], r[0]))
+    path = write_index(rows, tmp_path / "i.sqlite", "r")
+    for q in ("公告", "公"):
+        res = search(path, q, source="s", offset=980, limit=20)
+        assert (res.total, res.total_is_lower_bound, res.order) == (1000, True, "date")
+        assert [h.iri for h in res.hits] == [r[0] for r in rows[::-1][980:1000]]
+
+
+def test_scan_past_its_budget_returns_the_newest_matches_flagged_incomplete(
+    corpus_index,
+) -> None:
+    path, rows = corpus_index
+    found = set(_found(path, "行政处罚"))  # ranked: all of them
+    full = [r[0] for r in reversed(rows) if r[0] in found]  # newest first
+    assert len(full) > 20
+    res = search(path, "行政处罚", budget=0, limit=100)  # stops after the newest shard
+    assert not res.complete and res.total_is_lower_bound and res.order == "date"
+    assert 0 < len(res.hits) < len(full)
+    assert [h.iri for h in res.hits] == full[: len(res.hits)]  # the newest ones, in order
+    unbounded = search(path, "行政处罚", budget=None, limit=100)
+    assert unbounded.complete and unbounded.total == len(full)
