@@ -53,6 +53,7 @@ from urllib.parse import unquote, urlsplit
 from markupsafe import Markup, escape
 
 from gongkai.config import DataDir
+from gongkai.items import read_jsonl
 
 MARK_START = "\ue000"  # private-use characters: never in harvested text, replaced on output
 MARK_END = "\ue001"
@@ -170,15 +171,6 @@ def _attachment_text(item: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _read_items(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
 def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
     from harvesters.attachments import texts_by_notice
     from ontology.classify import classify
@@ -195,7 +187,7 @@ def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
         seen: dict[str, str] = {}
         # The full text of the attachments read (harvesters/attachments.py), by notice URL.
         texts = texts_by_notice(data, run_id, sid)
-        for item in _read_items(data.items(run_id, sid)):
+        for item in read_jsonl(data.items(run_id, sid)):
             if item.get("url") in texts and not item.get("attachment_text"):
                 item["attachment_text"] = list(texts[item["url"]].values())
             # The same keys as pipeline.map_validate_source, so the IRIs are the published ones.

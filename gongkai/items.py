@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 # Field order is the order `gongkai extract` prints them in.
@@ -40,3 +43,13 @@ def normalise_item(fields: dict[str, Any]) -> dict[str, Any]:
             value = []
         item[key] = value
     return item
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSON-lines file (items, errors, quarantine…); none if it is absent."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)

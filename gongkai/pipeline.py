@@ -21,6 +21,7 @@ from typing import Any
 
 from gongkai.config import DataDir
 from gongkai.faults import kill_point
+from gongkai.items import read_jsonl
 from harvesters.registry import Source
 
 BATCH = 500
@@ -119,15 +120,6 @@ def harvest(
     if done.returncode != 0:
         raise PipelineError(f"crawl process exited with status {done.returncode}")
     kill_point("harvest:after-crawl")
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -54,6 +54,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gongkai.config import DataDir
+from gongkai.items import read_jsonl
 
 STATUSES = ("ok", "ocr-empty", "unsupported", "failed", "not-fetched")
 #: Characters kept in the run's records (and the search index); the RDF keeps RDF_CHARS.
@@ -316,14 +317,6 @@ def url_key(url: str) -> str:
     return url
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if path.exists():
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
-
-
 def _decode(body: bytes, encoding: str | None) -> bytes:
     encoding = (encoding or "").lower()
     if encoding in ("gzip", "x-gzip"):
@@ -370,17 +363,19 @@ def _previous(data: DataDir, run_id: str, source_id: str) -> dict[str, dict[str,
     for earlier in reversed(runs):
         path = records_path(data, earlier, source_id)
         if path.exists():
-            return {url_key(r["url"]): r for r in _jsonl(path) if r.get("status") != "not-fetched"}
+            return {
+                url_key(r["url"]): r for r in read_jsonl(path) if r.get("status") != "not-fetched"
+            }
     return {}
 
 
 def extract_source(data: DataDir, run_id: str, source_id: str) -> dict[str, int]:
     """Extract the attachments of one source's run; returns counts per status."""
-    items = list(_jsonl(data.items(run_id, source_id)))
+    items = list(read_jsonl(data.items(run_id, source_id)))
     links: list[tuple[dict[str, Any], str]] = [
         (item, url) for item in items for url in dict.fromkeys(item.get("attachments") or [])
     ]
-    fetch_log = {r["url"]: r for r in _jsonl(fetch_log_path(data, run_id, source_id))}
+    fetch_log = {r["url"]: r for r in read_jsonl(fetch_log_path(data, run_id, source_id))}
     wanted = {url for _, url in links}
     read: dict[str, tuple[Extracted, bytes]] = {}
     warc = data.warc / source_id / f"{run_id}.warc.gz"
@@ -446,7 +441,7 @@ def extract_run(
 def texts_by_notice(data: DataDir, run_id: str, source_id: str) -> dict[str, dict[str, str]]:
     """notice URL → {attachment URL: text} of the attachments read (status ok)."""
     out: dict[str, dict[str, str]] = {}
-    for r in _jsonl(records_path(data, run_id, source_id)):
+    for r in read_jsonl(records_path(data, run_id, source_id)):
         if r.get("status") == "ok" and r.get("text"):
             out.setdefault(r.get("notice") or "", {})[r["url"]] = r["text"]
     return out
@@ -454,4 +449,4 @@ def texts_by_notice(data: DataDir, run_id: str, source_id: str) -> dict[str, dic
 
 def counts(data: DataDir, run_id: str, source_id: str) -> dict[str, int]:
     """Attachment records of a source's run by status (for the run report)."""
-    return dict(Counter(r.get("status") for r in _jsonl(records_path(data, run_id, source_id))))
+    return dict(Counter(r.get("status") for r in read_jsonl(records_path(data, run_id, source_id))))
