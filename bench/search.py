@@ -21,6 +21,7 @@ import argparse
 import importlib
 import json
 import random
+import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
@@ -156,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         build_s = time.perf_counter() - t0
         print(f"built {path} ({args.notices} notices) in {build_s:.0f} s")
     size_mib = path.stat().st_size / 2**20
-    print(f"index {path}: {size_mib:.0f} MiB")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    notices = int(con.execute("SELECT value FROM meta WHERE key = 'notices'").fetchone()[0])
+    con.close()
+    print(f"index {path}: {notices} notices, {size_mib:.0f} MiB")
 
     qs = queries()
     for _kind, kw in qs:  # warm-up: page cache, mmap
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(
         json.dumps(
             {
-                "notices": args.notices,
+                "notices": notices,
                 "impl": args.impl,
                 "index": str(path),
                 "index_mib": round(size_mib),

@@ -11,26 +11,31 @@ Layout (one file, `{data}/search/index.sqlite`, rebuilt per publish and swapped 
   (title, body, attachment text) and the filter columns (source, agency IRI, division code,
   areas as ",2,14,", published ISO date); an index on `published` turns a date range into a
   rowid range;
-- `fts`: an external-content FTS5 table over `docs(title, body, attachments)`, `tokenize=trigram`
-  and `detail=full` (required: a query of four or more characters is a phrase of trigrams, and
-  FTS5 refuses phrase queries with `detail=column|none`);
+- `fts_0`, `fts_1`, ...: external-content FTS5 tables over `docs(title, body, attachments)`,
+  `SHARD_ROWS` consecutive rowids each, `tokenize=trigram` and `detail=full` (required: a
+  query of four or more characters is a phrase of trigrams, and FTS5 refuses phrase queries
+  with `detail=column|none`). Sharded because FTS5 bounds a rowid range only at a match: a
+  phrase whose trigrams are everywhere but which is nowhere reads every doclist to its end,
+  and shards turn that into slices a time budget can stop between;
 - `grams`: a contentless FTS5 table (`detail=none`, `tokenize=ascii`, no column sizes) with one
   token per distinct character (`u` + hex code point), per distinct pair of adjacent characters
   (`b` + hex + `x` + hex; never across whitespace or between fields), all lower-cased, and
   per filter value (`s` + hex of the source id, `d` + division code, `a` + area number).
 
-Queries: the user's text is split on whitespace; each term of >= 3 characters becomes an FTS5
-phrase on `fts` (double quotes doubled, so the user never writes FTS5 syntax), terms are ANDed;
-shorter terms and the source/division/area filters become `grams` tokens (built here from the
-code points: no user character reaches the FTS5 syntax). Dates become a rowid range. Every
-value is an SQL parameter. Plans:
-- phrases only: `fts` alone, rowid range as a constraint FTS5 applies itself;
+Queries: the user's text is split on whitespace and the terms are ANDed. A term of >= 3
+characters becomes an FTS5 phrase on the trigram tables (double quotes doubled, so the user
+never writes FTS5 syntax); shorter terms and the source/division/area filters become `grams`
+tokens (built here from the code points: no user character reaches the FTS5 syntax). Dates
+become a rowid range. Every value is an SQL parameter. Plans:
+- phrases only: the trigram tables, newest shard first;
 - anything with a short term or a filter: `grams` drives (its tokens ANDed, plus the character
   pairs of each phrase as a necessary condition), and each candidate is checked against the
-  phrases on `fts` by rowid.
-Results are ordered by `rank` (bm25) when a query with phrases matches at most `RANK_LIMIT`
-notices, and by recency (rowid descending, which FTS5 hands out in order: no scoring, no sort)
-otherwise; the total is counted up to `COUNT_LIMIT` and reported as "at least" beyond it.
+  phrases in its trigram table by rowid.
+Matches are read once, newest first (FTS5 hands rowids out in descending order: no scoring,
+no sort), up to `COUNT_LIMIT` + 1; the total is reported as "at least" beyond it. When a query
+with phrases matches at most `RANK_LIMIT` notices they are ranked (bm25 without IDF, in SQL,
+see `_ranked`), otherwise listed newest first. Past its time budget a search stops between
+shards and answers the newest matches found, flagged `complete = False`.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
-from gongkai.config import DataDir
+from gongkai.config import DataDir, base_uri
 from gongkai.items import read_jsonl
 
 MARK_START = "\ue000"  # private-use characters: never in harvested text, replaced on output
@@ -621,6 +626,12 @@ def _params(request) -> dict[str, Any]:
     }
 
 
+def local_path(iri: str) -> str:
+    """An IRI we minted as a path on this server (its /id/ route redirects to the page)."""
+    base = base_uri()
+    return "/" + iri[len(base) :] if iri.startswith(base) else iri
+
+
 def routes(data: DataDir) -> list[Any]:
     """`/search` (HTML) and `/search.json` over `{data}/search/index.sqlite`."""
     from starlette.concurrency import run_in_threadpool
@@ -652,7 +663,7 @@ def routes(data: DataDir) -> list[Any]:
     async def search_html(request):
         params, res, error, status = await run(request)
         html = env.get_template(TEMPLATE.name).render(
-            params=params, result=res, error=error, count_limit=COUNT_LIMIT
+            params=params, result=res, error=error, count_limit=COUNT_LIMIT, local=local_path
         )
         return HTMLResponse(html, status_code=status)
 

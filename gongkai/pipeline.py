@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gongkai.config import DataDir
-from gongkai.faults import kill_point
+from gongkai.faults import die_with_parent, kill_point
 from gongkai.items import read_jsonl
 from harvesters.registry import Source
 
@@ -242,7 +243,10 @@ def map_validate(
     if workers == 1:
         results = {s.id: map_validate_source(data, run_id, s) for s in sources}
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # workers die with this process (a killed run leaves none behind)
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=die_with_parent, initargs=(signal.SIGKILL,)
+        ) as pool:
             futures = {s.id: pool.submit(map_validate_source, data, run_id, s) for s in sources}
             results = {sid: f.result() for sid, f in futures.items()}
     kill_point("validate:done")

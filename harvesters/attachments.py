@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import zipfile
@@ -54,6 +55,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gongkai.config import DataDir
+from gongkai.faults import die_with_parent
 from gongkai.items import read_jsonl
 
 STATUSES = ("ok", "ocr-empty", "unsupported", "failed", "not-fetched")
@@ -433,7 +435,10 @@ def extract_run(
     workers = workers or min(len(ids), os.cpu_count() or 1) or 1
     if workers == 1:
         return {s: extract_source(data, run_id, s) for s in ids}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # workers die with this process (a killed run leaves none behind)
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=die_with_parent, initargs=(signal.SIGKILL,)
+    ) as pool:
         futures = {s: pool.submit(extract_source, data, run_id, s) for s in ids}
         return {s: f.result() for s, f in futures.items()}
 

@@ -358,3 +358,11 @@ def test_scan_past_its_budget_returns_the_newest_matches_flagged_incomplete(
     assert [h.iri for h in res.hits] == full[: len(res.hits)]  # the newest ones, in order
     unbounded = search(path, "行政处罚", budget=None, limit=100)
     assert unbounded.complete and unbounded.total == len(full)
+
+
+def test_result_links_are_local_paths_that_dereference():
+    from endpoint.search import local_path
+
+    iri = "https://gongkai.example.org/id/notice/czj/115_2021-00001"
+    assert local_path(iri) == "/id/notice/czj/115_2021-00001"
+    assert local_path("https://elsewhere.example/x") == "https://elsewhere.example/x"
