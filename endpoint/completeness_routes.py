@@ -329,7 +329,9 @@ def _grid(view: dict[str, Any], kind: str, base: str) -> list[dict[str, Any]]:
     return grid
 
 
-def to_html(view: dict[str, Any], base: str = "/") -> str:
+def to_html(
+    view: dict[str, Any], base: str = "/", annual_reports: dict[str, Any] | None = None
+) -> str:
     index = view["index"]
     agencies = sorted(
         (iri for iri, b in view["bodies"].items() if b["kind"] == "agency"),
@@ -359,6 +361,7 @@ def to_html(view: dict[str, Any], base: str = "/") -> str:
             gk=GK,
             csv_url=f"{base}completeness.csv?" + urlencode(view["filters"]),
             json_url=f"{base}completeness.json?" + urlencode(view["filters"]),
+            annual_reports=annual_reports,
         )
     )
 
@@ -389,8 +392,12 @@ async def completeness_page(request: Request) -> Response:
     view = _view_or_error(request)
     if isinstance(view, Response):
         return view
+    from endpoint.annual_reports_routes import summary
+
     base = str(request.base_url)
-    return HTMLResponse(to_html(view, base=base if base.endswith("/") else base + "/"))
+    base = base if base.endswith("/") else base + "/"
+    reports = summary(request.app.state.settings.data)
+    return HTMLResponse(to_html(view, base=base, annual_reports=reports))
 
 
 async def completeness_csv(request: Request) -> Response:

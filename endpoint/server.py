@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from endpoint import feeds, pages, search, sparql
+from endpoint.annual_reports_routes import annual_reports_routes
 from endpoint.cache import ResultCache, cache_bytes_from_env, request_key
 from endpoint.completeness_routes import completeness_routes
 from endpoint.store import current_generation, read_manifest
@@ -208,6 +209,7 @@ def create_app(
             Route("/sparql", sparql_endpoint, methods=["GET", "HEAD", "POST", "OPTIONS"]),
             Route("/health", health, methods=["GET", "HEAD"]),
             *completeness_routes(data),
+            *annual_reports_routes(),  # /annual-reports.csv (endpoint/annual_reports_routes.py)
             *pages.routes(),
             *search.routes(data),
             *feeds.routes(data),

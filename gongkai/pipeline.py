@@ -184,6 +184,8 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
     quarantine: list[str] = []
     seen: dict[str, str] = {}
     batch: list[tuple[dict[str, Any], Any]] = []
+    reports: list[str] = []  # N-Triples of the annual reports' observations
+    report_rows: list[str] = []  # their figures, JSON lines for the CSV
 
     def flush(graph) -> None:
         verdicts = validate_batch("".join(m.ntriples for _, m in batch))
@@ -193,6 +195,8 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
                 graph.write(mapped.ntriples)
                 result.published += 1
                 result.published_urls.append(item["url"])
+                if item.get("body_html"):
+                    annual_report(item, mapped.iri, source, reports, report_rows)
             else:
                 result.quarantined += 1
                 result.quarantined_urls.append(item["url"])
@@ -231,7 +235,35 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
             flush(graph)
     kill_point("validate:after-graph")
     write_atomic(data.quarantined(source.id), "".join(q + "\n" for q in quarantine))
+    nt, rows = annual_report_paths(data, run_id, source.id)
+    write_atomic(nt, "".join(reports))
+    write_atomic(rows, "".join(report_rows))
     return result
+
+
+def annual_report_paths(data: DataDir, run_id: str, source_id: str) -> tuple[Path, Path]:
+    """A source's annual-report observations (N-Triples) and CSV rows (JSON lines) of a run."""
+    base = data.run(run_id) / "graphs" / f"_annual_reports_{source_id}"
+    return base.with_suffix(".nt"), base.with_suffix(".jsonl")
+
+
+def annual_report(
+    item: dict[str, Any], notice_iri: str, source: Source, nt: list[str], rows: list[str]
+) -> None:
+    """A published 政府信息公开工作年度报告's tables as qb:Observations and CSV rows."""
+    from ontology.annual_report import annual_report_observations, parse_annual_report, report_year
+    from ontology.namespaces import agency_iri
+
+    year = report_year(item.get("title") or "")
+    if year is None:
+        return
+    agency = agency_iri(source.agency)
+    html = item["body_html"]
+    nt.append(annual_report_observations(notice_iri, agency, year, html))
+    for o in parse_annual_report(html):
+        row = {"agency": source.agency, "agency_name": source.name, "year": year}
+        row |= {"notice": notice_iri, **asdict(o), "value": format(o.value, "f")}
+        rows.append(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def map_validate(
@@ -281,6 +313,8 @@ def publish(
         graphs[graph_iri(source.id)] = data.graph(run_id, source.id)
     graphs |= write_static_graphs(data, run_id, list(sources), results)
     graphs[graph_iri("completeness")] = completeness_graph(data, run_id, graphs, sources)
+    if reports := annual_reports_graph(data, run_id, graphs, sources):
+        graphs[graph_iri("annual-reports")] = reports
     if to is not None:
         from endpoint.remote import publish_to
 
@@ -296,6 +330,32 @@ def completeness_graph(data: DataDir, run_id: str, graphs: dict[str, Path], sour
     sources = list(sources)
     published = {s.id: graphs[graph_iri(s.id)] for s in sources if graph_iri(s.id) in graphs}
     return compute(data, run_id, published, sources)
+
+
+def annual_reports_graph(
+    data: DataDir, run_id: str, graphs: dict[str, Path], sources
+) -> Path | None:
+    """The annual reports' observations of the sources published now, as one graph file, and
+    `annual_reports/annual_reports.csv` beside it; None when no report was read."""
+    from ontology.annual_report import annual_report_csv
+    from ontology.namespaces import graph_iri
+
+    nt_parts: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for s in sources:
+        if graph_iri(s.id) not in graphs:
+            continue
+        nt, jsonl = annual_report_paths(data, run_id, s.id)
+        if nt.exists():
+            nt_parts.append(nt.read_text(encoding="utf-8"))
+        rows += read_jsonl(jsonl)
+    if not rows and not any(nt_parts):
+        return None
+    out = data.run(run_id) / "graphs" / "_annual_reports.nt"
+    write_atomic(out, "".join(nt_parts))
+    rows.sort(key=lambda r: (r["agency"], r["year"], r["section"]))
+    write_atomic(data.root / "annual_reports" / "annual_reports.csv", annual_report_csv(rows))
+    return out
 
 
 # -- dumps -------------------------------------------------------------------------------------

@@ -46,8 +46,8 @@ _ATOMIC = (str, int, float, bool, type(None), bytes)
 
 def _copy_settings(settings):
     """A deep copy of Scrapy settings (a `BaseSettings`) without `copy.deepcopy`'s generic
-    machinery for the ~400 mostly atomic values: each crawler copies the settings it is
-    given, and 81 deep copies took ~0.45 s of an incremental run."""
+    machinery for the ~220 mostly atomic values: each crawler copies the settings it is
+    given (~1 ms with `copy.deepcopy`, ~0.13 ms here; 81 crawlers per run)."""
     from scrapy.settings import BaseSettings
 
     new = object.__new__(type(settings))

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from harvesters.registry import Source
+from harvesters.sandbox.annual_report import report_tables
 from harvesters.sandbox.attachments import KINDS as ATTACHMENT_KINDS
 from harvesters.sandbox.attachments import kind_of as attachment_kind
 
@@ -73,6 +74,8 @@ class Notice:
     body: str
     attachments: list[str] = field(default_factory=list)
     area: int = 0
+    #: Generated HTML after the body's paragraphs (the tables of an annual report), trusted.
+    tables: str = ""
 
     @property
     def month_dir(self) -> str:
@@ -106,6 +109,13 @@ def published_on(n: int, per_source: int) -> date:
     return FIRST_DAY + timedelta(days=(n * span) // max(per_source, 1))
 
 
+def is_report_slot(n: int, per_source: int) -> bool:
+    """Whether notice `n` is its source's annual report: the first notice of a year, if that
+    falls in January to March (reports are due by the end of January)."""
+    day = published_on(n, per_source)
+    return day.month <= 3 and (n == 0 or published_on(n - 1, per_source).year < day.year)
+
+
 def make_notice(seed: int, source: Source, n: int, per_source: int, scenario: Any = None) -> Notice:
     """Notice `n` of a source; a `scenario` (sandbox/scenarios.py) may then reshape it."""
     notice = _make_notice(seed, source, n, per_source)
@@ -133,6 +143,10 @@ def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
         "num": f"{org[:2]}罚〔{year}〕{rng.randint(1, 300)}号",
     }
     title = rng.choice(spec["titles"]).format(**values)
+    report = is_report_slot(n, per_source)
+    if report:  # one 政府信息公开工作年度报告 a year, for the year before (area 19)
+        area, title = 19, f"{org}{year - 1}年政府信息公开工作年度报告"
+        spec = data["areas"][19] if 19 in data["areas"] else data["areas"]["19"]
     if n % UNTITLED_EVERY == UNTITLED_EVERY - 1:
         title = None
     serial = n + 1
@@ -165,6 +179,7 @@ def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
         body=body,
         attachments=attachments,
         area=area,
+        tables=report_tables(seed, source.id, year - 1) if report and title else "",
     )
 
 

@@ -79,7 +79,7 @@ MANGLED = {"索引号": "索号", "发布机构": "发机构", "有效性": "有
 
 
 def _paragraphs(notice: Notice) -> str:
-    return "".join(f"<p>{escape(line)}</p>" for line in notice.body.split("\n"))
+    return "".join(f"<p>{escape(line)}</p>" for line in notice.body.split("\n")) + notice.tables
 
 
 def _files(notice: Notice) -> str:

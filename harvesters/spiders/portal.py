@@ -43,6 +43,7 @@ from gongkai.config import DataDir
 from harvesters.extract import NotADetailPage, extract
 from harvesters.families import hanweb, trs
 from harvesters.state import SourceState, doc_id_of, list_signature
+from ontology.annual_report import is_annual_report
 
 CST = timezone(timedelta(hours=8))
 
@@ -494,6 +495,8 @@ class PortalSpider(scrapy.Spider):
             return
         item["source"] = self.source.id
         item["fetched_at"] = datetime.now(CST).isoformat(timespec="seconds")
+        if is_annual_report(item.get("title") or ""):  # its tables become observations
+            item["body_html"] = body_html(response.body, headers)
         old = self.state.docs.get(doc_id)
         item = self.state.record_item(
             doc_id, item, run_id=self.run_id,
@@ -647,6 +650,36 @@ class PortalSpider(scrapy.Spider):
         full = bool(self.walks) and all(w == "full" for w in self.walks.values())
         self.state.record_run(self.run_id, full)
         self.state.close(commit=True)
+
+
+#: Where the families put an article's body; the whole `<body>` when none matches.
+BODY_XPATHS = (
+    "//div[contains(@class, 'TRS_UEDITOR')]",
+    "//div[contains(@class, 'TRS_Editor')]",
+    "//div[@id='zoom']",
+    "//div[contains(@class, 'article-content')]",
+    "//div[contains(@class, 'gkxl-article')]",
+    "//div[contains(@class, 'zwxl-article')]",
+    "//body",
+)
+BODY_HTML_LIMIT = 200_000
+
+
+def body_html(body: bytes, headers: dict[str, str]) -> str:
+    """The HTML of the article body (an annual report's tables), at most 200 000 characters."""
+    from lxml import html as lxml_html
+
+    from harvesters.extract import decode
+
+    try:
+        root = lxml_html.fromstring(decode(body, headers))
+    except (etree.ParserError, ValueError):
+        return ""
+    for xpath in BODY_XPATHS:
+        found = root.xpath(xpath)
+        if found:
+            return etree.tostring(found[0], encoding="unicode", method="html")[:BODY_HTML_LIMIT]
+    return ""
 
 
 def _header(response: Response, name: bytes) -> str | None:
