@@ -52,7 +52,7 @@ format: install-test ## apply ruff's fixes and formatting
 test: lint assets ## lint, then the whole test suite
 	$(BIN)/python -m pytest $(ARGS)
 
-bench: install-test ## benchmarks (see bench/README.md); SIZE=10000 by default
+bench: install-test ## end-to-end benchmark (ARGS="--notices 100000"; bench/README.md lists the others)
 	$(BIN)/python -m bench $(ARGS)
 
 airflow: install ## install the Airflow extra
