@@ -26,7 +26,7 @@ def _write_source(args: tuple[str, str, int, str]) -> tuple[str, int]:
     root, source_id, per_source, run_id = args
     from gongkai.config import DataDir
     from harvesters.registry import load_sources
-    from harvesters.sandbox.generate import make_notice
+    from harvesters.sandbox.generate import harvested_item, make_notice
     from ontology.classify import classify
     from ontology.mapping import item_to_ntriples
     from ontology.resolve import PublisherResolver
@@ -41,25 +41,9 @@ def _write_source(args: tuple[str, str, int, str]) -> tuple[str, int]:
             notice = make_notice(2014, source, n, per_source)
             if notice.title is None:
                 continue
-            item = {
-                "url": f"https://example.org/{source_id}/{notice.month_dir}/{notice.filename}",
-                "source": source_id,
-                "title": notice.title,
-                "index_no": notice.index_no,
-                "doc_no": notice.doc_no,
-                "publisher": notice.publisher,
-                "written": notice.written.isoformat(),
-                "published": notice.published.isoformat(),
-                "topic": notice.topic,
-                "genre": notice.genre,
-                "validity": notice.validity,
-                "keywords": notice.keywords,
-                "body_text": notice.body,
-                "attachments": [],
-                "categories": [],
-                "fetched_at": "2026-01-01T00:00:00+08:00",
-                "sha256": "0" * 64,
-            }
+            url = f"https://example.org/{source_id}/{notice.month_dir}/{notice.filename}"
+            item = harvested_item(notice, url, "2026-01-01T00:00:00+08:00")
+            item["sha256"] = "0" * 64
             mapped = item_to_ntriples(item, run_id, resolver, source, classify=classify)
             out.write(mapped.ntriples)
             written += 1

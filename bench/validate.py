@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 from gongkai.config import DataDir
-from gongkai.items import normalise_item
 from harvesters.registry import load_sources
-from harvesters.sandbox.generate import make_notice
+from harvesters.sandbox.generate import harvested_item, make_notice
 
 RUN = "20260101T000000Z"
 
@@ -41,24 +40,8 @@ def write_items(data: DataDir, notices: int, seed: int = 2014) -> int:
         with path.open("w", encoding="utf-8") as out:
             for n in range(per_source):
                 nt = make_notice(seed, source, n, per_source)
-                item = normalise_item(
-                    {
-                        "url": f"https://{source.domains[0]}{source.live_path}{nt.month_dir}/{nt.filename}",
-                        "source": source.id,
-                        "title": nt.title,
-                        "index_no": nt.index_no,
-                        "doc_no": nt.doc_no,
-                        "publisher": nt.publisher,
-                        "written": nt.written.isoformat(),
-                        "published": nt.published.isoformat(),
-                        "topic": nt.topic,
-                        "genre": nt.genre,
-                        "validity": nt.validity,
-                        "keywords": nt.keywords,
-                        "body_text": nt.body,
-                        "fetched_at": "2026-11-26T10:00:00+08:00",
-                    }
-                )
+                url = f"https://{source.domains[0]}{source.live_path}{nt.month_dir}/{nt.filename}"
+                item = harvested_item(nt, url, "2026-11-26T10:00:00+08:00")
                 out.write(json.dumps(item, ensure_ascii=False) + "\n")
                 total += 1
     return total

@@ -93,9 +93,6 @@ def _cache_sparql_parsing() -> None:
     cls.query = query  # type: ignore[method-assign]
 
 
-_cache_sparql_parsing()
-
-
 @lru_cache(maxsize=1)
 def _shapes() -> Graph:
     g = Graph()
@@ -242,6 +239,7 @@ def _conforming_ttl() -> str:
 
 def validate_batch(ntriples: str) -> dict[str, Verdict]:
     """Validate a batch of notices (N-Triples); return a verdict for every gk:Notice in it."""
+    _cache_sparql_parsing()  # installed by the first validation, not by importing
     data = Graph()
     data.parse(data=ntriples, format="nt")
     classes, support = _support()

@@ -104,6 +104,21 @@ def _publisher_names(source: Source) -> tuple[str, ...]:
     return names or (source.name,)
 
 
+def template_values(rng: random.Random, org: str, year: int) -> dict[str, Any]:
+    """Values for a corpus title template (the order of draws is part of the determinism)."""
+    data = corpus()
+    return {
+        "org": org,
+        "year": year,
+        "n": rng.randint(1, 30),
+        "q": rng.randint(1, 4),
+        "place": rng.choice(data["places"]),
+        "company": rng.choice(data["companies"]),
+        "project": rng.choice(data["projects"]),
+        "num": f"{org[:2]}罚〔{year}〕{rng.randint(1, 300)}号",
+    }
+
+
 def published_on(n: int, per_source: int) -> date:
     span = (LAST_DAY - FIRST_DAY).days
     return FIRST_DAY + timedelta(days=(n * span) // max(per_source, 1))
@@ -132,16 +147,7 @@ def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
     written = published - timedelta(days=rng.randint(0, 12))
     org = (source.short_name or source.name).split("/")[0]
     year = published.year
-    values = {
-        "org": org,
-        "year": year,
-        "n": rng.randint(1, 30),
-        "q": rng.randint(1, 4),
-        "place": rng.choice(data["places"]),
-        "company": rng.choice(data["companies"]),
-        "project": rng.choice(data["projects"]),
-        "num": f"{org[:2]}罚〔{year}〕{rng.randint(1, 300)}号",
-    }
+    values = template_values(rng, org, year)
     title = rng.choice(spec["titles"]).format(**values)
     report = is_report_slot(n, per_source)
     if report:  # one 政府信息公开工作年度报告 a year, for the year before (area 19)
@@ -202,6 +208,30 @@ def truth_record(notice: Notice, url: str) -> dict[str, Any]:
         "area": notice.area,
         "expect": notice.expect,
     }
+
+
+def harvested_item(notice: Notice, url: str, fetched_at: str) -> dict[str, Any]:
+    """The item a faithful harvester reads from the notice's page (benchmarks skip the crawl)."""
+    from gongkai.items import normalise_item
+
+    return normalise_item(
+        {
+            "url": url,
+            "source": notice.source,
+            "title": notice.title,
+            "index_no": notice.index_no,
+            "doc_no": notice.doc_no,
+            "publisher": notice.publisher,
+            "written": notice.written.isoformat(),
+            "published": notice.published.isoformat(),
+            "topic": notice.topic,
+            "genre": notice.genre,
+            "validity": notice.validity,
+            "keywords": notice.keywords,
+            "body_text": notice.body,
+            "fetched_at": fetched_at,
+        }
+    )
 
 
 def notices(seed: int, source: Source, per_source: int) -> Iterator[Notice]:

@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from harvesters.sandbox.generate import FIRST_DAY, LAST_DAY, Notice, corpus
+from harvesters.sandbox.generate import FIRST_DAY, LAST_DAY, Notice, corpus, template_values
 
 MATCH_KEYS = ("sources", "areas", "years", "every", "offset", "title_contains")
 ACTION_KEYS = (
@@ -96,20 +96,8 @@ def _shift(notice: Notice, days: int) -> Notice:
 
 
 def _values(notice: Notice) -> dict[str, Any]:
-    data = corpus()
     rng = random.Random(f"scenario:{notice.source}:{notice.n}")
-    org = notice.publisher
-    year = notice.published.year
-    return {
-        "org": org,
-        "year": year,
-        "n": rng.randint(1, 30),
-        "q": rng.randint(1, 4),
-        "place": rng.choice(data["places"]),
-        "company": rng.choice(data["companies"]),
-        "project": rng.choice(data["projects"]),
-        "num": f"{org[:2]}罚〔{year}〕{rng.randint(1, 300)}号",
-    }
+    return template_values(rng, notice.publisher, notice.published.year)
 
 
 def _redraw(notice: Notice, area: int, title: int | None) -> Notice:
