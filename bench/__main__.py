@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
 
     from bench.pipeline import RESULTS, run, summary
+    from harvesters.sandbox.faults import Churn
 
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--notices", type=int, default=10_000, help="sandbox size (per source N/85)")
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-scrapy-bench", action="store_true", help="no `scrapy bench` anchor")
     p.add_argument("--skip-bulk-load", action="store_true", help="no raw bulk_load anchor")
     p.add_argument("--skip-incremental", action="store_true", help="no second (daily) run")
+    p.add_argument("--new-fraction", type=float, default=0.01, help="daily run: share of new")
+    p.add_argument("--edit-fraction", type=float, default=0.001, help="daily run: share edited")
+    p.add_argument(
+        "--withdraw-fraction", type=float, default=0.0002, help="daily run: share withdrawn"
+    )
     p.add_argument("--query-runs", type=int, default=5, help="runs per query (median)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     p.add_argument("--no-chart", action="store_true")
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         query_runs=a.query_runs,
         out_dir=a.out,
         chart=not a.no_chart,
+        churn=Churn(a.new_fraction, a.edit_fraction, a.withdraw_fraction),
     )
     print(summary(result))
     print(f"results: {path}" + ("" if a.no_chart else f" and {path.with_suffix('.png')}"))

@@ -10,30 +10,50 @@
 - `catalog.ttl`: a DCAT catalogue with VoID statistics and the size, media type and SHA-256 of
   each file; `SHA256SUMS` in `sha256sum -c` format.
 
-Every file is streamed from the store opened read-only (`Store.dump(output=…)`, quad pattern
-lookups for the CSV), so a large dump never sits in memory. The snapshot is written into a
-hidden directory and renamed into place, then `dumps/latest` (a symlink) is replaced
-atomically. The newest `keep` snapshots are kept.
+Reading the store is what costs (~7 µs a triple: every term of every quad is a RocksDB
+look-up; serialising and gzip are cheap next to it), so each graph is read once, as N-Triples,
+and everything else is made from that text (docs/performance.md):
+
+- Turtle and JSON-LD by parsing it back (pyoxigraph, in memory, no store);
+- the N-Quads lines by appending the graph to each line; the CSV rows by picking lines;
+- the whole-dataset files as concatenated gzip members (RFC 1952 allows several; every
+  decompressor reads them as one stream): a graph's Turtle body is one member of its
+  `.ttl.gz`, after a member holding the `@prefix` lines, and the same bytes are copied into
+  `all.trig.gz` between `<graph> {` and `}`; the same for the JSON-LD node list;
+- graphs are dumped in parallel, one process per core, largest first;
+- a graph whose N-Triples are byte for byte those of the previous snapshot's `{name}.nt.gz`
+  keeps its three files, hard-linked (the content key is the text itself: the gzip size
+  field first, then the decompressed bytes).
+
+The snapshot is written into a hidden directory and renamed into place, then `dumps/latest` (a
+symlink) is replaced atomically. The newest `keep` snapshots are kept.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
 import hashlib
+import io
+import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import signal
+import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 
 from endpoint.store import read_manifest
 from gongkai.config import DataDir, base_uri
+from gongkai.faults import die_with_parent
 from ontology.ntriples import XSD, iri, literal, triple
 
 RUN_ID_RE = re.compile(r"^\d{8}T\d{6}Z\Z")
@@ -64,25 +84,6 @@ CSV_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class Kind:
-    suffix: str
-    media_type: str
-    fmt: ox.RdfFormat | None
-    label: str
-
-
-GRAPH_KINDS = (
-    Kind(".nt.gz", "application/n-triples", ox.RdfFormat.N_TRIPLES, "N-Triples"),
-    Kind(".ttl.gz", "text/turtle", ox.RdfFormat.TURTLE, "Turtle"),
-    Kind(".jsonld.gz", "application/ld+json", ox.RdfFormat.JSON_LD, "JSON-LD"),
-)
-ALL_KINDS = (
-    Kind(".nq.gz", "application/n-quads", ox.RdfFormat.N_QUADS, "N-Quads"),
-    Kind(".trig.gz", "application/trig", ox.RdfFormat.TRIG, "TriG"),
-    Kind(".jsonld.gz", "application/ld+json", ox.RdfFormat.JSON_LD, "JSON-LD"),
-)
-CSV_KIND = Kind(".csv", "text/csv", None, "CSV")
 MEDIA_TYPES = {
     ".nt.gz": "application/n-triples",
     ".ttl.gz": "text/turtle",
@@ -116,13 +117,15 @@ def _prefixes(base: str) -> dict[str, str]:
     return prefixes(base)
 
 
-@contextlib.contextmanager
-def _gzip_out(path: Path) -> Iterator[gzip.GzipFile]:
-    with (
-        open(path, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
-    ):
-        yield gz
+GZIP_LEVEL = 6
+PARALLEL_MIN_TRIPLES = 200_000  # below this one process is faster than starting a pool
+NOT_NOTICE_GRAPHS = frozenset({"ontology", "reference", "provenance", "quality", "completeness"})
+_PARTS = ".parts"
+
+
+def _member(data: bytes) -> bytes:
+    """One gzip member, deterministic (no name, mtime 0): members concatenate into one file."""
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def _sha256(path: Path) -> str:
@@ -141,11 +144,8 @@ def _cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA) else value
 
 
-def write_notices_csv(store: ox.Store, graphs: list[ox.NamedNode], out: Path, base: str) -> int:
-    """One row per notice (by pattern lookups, one notice at a time); returns the row count."""
+def _csv_predicates(base: str) -> dict[bytes, str]:
     gk = base + "def/gongkai#"
-    notice = ox.NamedNode(gk + "Notice")
-    rdf_type = ox.NamedNode(RDF_TYPE)
     p = {
         "title": DCT + "title",
         "index_no": gk + "indexNumber",
@@ -158,42 +158,286 @@ def write_notices_csv(store: ox.Store, graphs: list[ox.NamedNode], out: Path, ba
         "source_page": gk + "sourcePage",
         "source": gk + "source",
     }
-    by_iri = {v: k for k, v in p.items()}
+    return {f"<{v}>".encode(): k for k, v in p.items()}
+
+
+def _term_value(term: bytes) -> str:
+    """The value of an N-Triples term as pyoxigraph's `.value` gives it (literal: lexical form)."""
+    if b"\\" in term:  # an escape: let the real parser read it
+        line = b"<urn:x:s> <urn:x:p> " + term + b" .\n"
+        return next(iter(ox.parse(line, format=ox.RdfFormat.N_TRIPLES))).object.value
+    if term.startswith(b"<"):
+        return term[1:-1].decode()
+    if term.startswith(b"_:"):
+        return term[2:].decode()
+    return term[1 : term.rindex(b'"')].decode()
+
+
+def notice_rows(ntriples: bytes, base: str) -> list[list[str]]:
+    """`notices.csv` rows (`CSV_COLUMNS`) of the `gk:Notice`s of one graph, from its N-Triples as
+    `Store.dump` writes them (`s p o .`, one space apart), in the order of their subjects."""
+    keys = _csv_predicates(base)
+    rdf_type = f"<{RDF_TYPE}>".encode()
+    notice = f"<{base}def/gongkai#Notice>".encode()
     category = base + "def/category/"
     source_prefix = base + "id/source/"
-    rows = 0
-    with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for g in graphs:
-            for q in store.quads_for_pattern(None, rdf_type, notice, g):
-                s = q.subject
-                values: dict[str, list[str]] = {}
-                for t in store.quads_for_pattern(s, None, None, g):
-                    key = by_iri.get(t.predicate.value)
-                    if key is not None:
-                        values.setdefault(key, []).append(t.object.value)
-                areas = sorted(
-                    int(a[len(category) :])
-                    for a in values.get("areas", [])
-                    if a.startswith(category) and a[len(category) :].isdigit()
-                )
-                sources = [v.removeprefix(source_prefix) for v in values.get("source", [])]
-                row = {
-                    "iri": s.value,
-                    "source": ";".join(sources),
-                    "areas": ";".join(str(a) for a in areas),
-                }
-                for key in ("title", "index_no", "doc_no", "publisher", "publisher_iri",
-                            "issued", "created", "source_page"):  # fmt: skip
-                    row[key] = ";".join(sorted(values.get(key, [])))
-                writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
-                rows += 1
+    values: dict[bytes, dict[str, list[str]]] = {}
+    notices: set[bytes] = set()
+    wanted = {**keys, rdf_type: ""}
+    split = bytes.split
+    lines = (split(line, b" ", 2) for line in ntriples.split(b"\n"))
+    for s, p, rest in [t for t in lines if len(t) == 3 and t[1] in wanted]:
+        o = rest[:-2]  # without " ."
+        if p == rdf_type:
+            if o == notice:
+                notices.add(s)
+                values.setdefault(s, {})
+            continue
+        if b"\\" in o:
+            value = _term_value(o)
+        elif o[0] == 0x22:  # '"': a literal, its lexical form up to the last quote
+            value = o[1 : o.rindex(b'"')].decode()
+        elif o[0] == 0x3C:  # '<'
+            value = o[1:-1].decode()
+        else:
+            value = _term_value(o)
+        per = values.get(s)
+        if per is None:
+            per = values[s] = {}
+        per.setdefault(keys[p], []).append(value)
+    rows = []
+    for s, v in values.items():
+        if s not in notices:
+            continue
+        areas = sorted(
+            int(a[len(category) :])
+            for a in v.get("areas", [])
+            if a.startswith(category) and a[len(category) :].isdigit()
+        )
+        row = {
+            "iri": _term_value(s),
+            "source": ";".join(x.removeprefix(source_prefix) for x in v.get("source", [])),
+            "areas": ";".join(str(a) for a in areas),
+        }
+        for key in ("title", "index_no", "doc_no", "publisher", "publisher_iri",
+                    "issued", "created", "source_page"):  # fmt: skip
+            row[key] = ";".join(sorted(v.get(key, [])))
+        rows.append([_cell(row[c]) for c in CSV_COLUMNS])
     return rows
 
 
-def _count(store: ox.Store, graph: ox.NamedNode) -> int:
-    return sum(1 for _ in store.quads_for_pattern(None, None, None, graph))
+# -- one graph, in a worker process --------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    """One graph to dump. `term` is its N-Quads term (`<iri>`, `_:id`, or "" for the default
+    graph); `name` its file stem when it gets files of its own."""
+
+    index: int
+    term: str
+    name: str | None
+    csv: bool
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The fixed members around a graph's body, shared by the per-graph and whole files."""
+
+    ttl_head: bytes  # @prefix lines, compressed
+    jsonld_open: bytes  # "[" compressed
+    jsonld_close: bytes  # "]" compressed
+    ttl_head_text: bytes
+    prefixes: dict[str, str]
+    base: str
+
+
+def _layout(base: str, prefixes: dict[str, str]) -> _Layout:
+    probe = ox.Triple(ox.NamedNode("urn:x:s"), ox.NamedNode("urn:x:p"), ox.NamedNode("urn:x:o"))
+    text = ox.serialize([probe], None, ox.RdfFormat.TURTLE, prefixes=prefixes)
+    head = text[: text.rstrip(b"\n").rfind(b"\n") + 1]  # all but the probe's line
+    return _Layout(_member(head), _member(b"["), _member(b"]"), head, prefixes, base)
+
+
+_STORES: dict[str, ox.Store] = {}
+
+
+def _graph(term: str) -> ox.NamedNode | ox.BlankNode | ox.DefaultGraph:
+    if not term:
+        return ox.DefaultGraph()
+    if term.startswith("_:"):
+        return ox.BlankNode(term[2:])
+    return ox.NamedNode(term[1:-1])
+
+
+def _write(path: Path, *members: bytes) -> tuple[int, str]:
+    data = b"".join(members)
+    path.write_bytes(data)
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _unchanged(previous: Path, name: str, nt: bytes, lay: _Layout) -> bool:
+    """True when the previous snapshot's files of `name` hold exactly `nt`, in this layout."""
+    files = [previous / f"{name}{suffix}" for suffix in (".nt.gz", ".ttl.gz", ".jsonld.gz")]
+    if not all(f.is_file() and not f.is_symlink() for f in files):
+        return False
+    nt_gz, ttl_gz, jsonld_gz = files
+    with open(nt_gz, "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        if int.from_bytes(fh.read(4), "little") != len(nt) & 0xFFFFFFFF:  # ISIZE
+            return False
+    with open(ttl_gz, "rb") as fh:
+        if fh.read(len(lay.ttl_head)) != lay.ttl_head:
+            return False
+    j = jsonld_gz.read_bytes()
+    if not (j.startswith(lay.jsonld_open) and j.endswith(lay.jsonld_close)):
+        return False
+    try:
+        return gzip.decompress(nt_gz.read_bytes()) == nt
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+def _dump_graph(generation: str, work: str, previous: str | None, lay: _Layout, job: _Job) -> dict:
+    """Dump one graph: its own files (or links to unchanged ones), its parts of the whole-dataset
+    files (member ranges: path, offset, length) and its CSV rows; sizes and digests."""
+    store = _STORES.get(generation)
+    if store is None:
+        store = _STORES.setdefault(generation, ox.Store.read_only(generation))
+    work_dir, parts = Path(work), Path(work) / _PARTS
+    nt = store.dump(None, ox.RdfFormat.N_TRIPLES, from_graph=_graph(job.term))
+    out: dict[str, Any] = {"index": job.index, "triples": nt.count(b"\n"), "files": {}}
+    nq = nt.replace(b" .\n", f" {job.term} .\n".encode()) if job.term else nt
+    nq_part = parts / f"{job.index}.nq.gz"
+    size, _ = _write(nq_part, _member(nq))
+    out["nq"] = (str(nq_part), 0, size)
+    del nq
+    if job.name is not None and previous and _unchanged(Path(previous), job.name, nt, lay):
+        for suffix in (".nt.gz", ".ttl.gz", ".jsonld.gz"):
+            src, dst = Path(previous) / f"{job.name}{suffix}", work_dir / f"{job.name}{suffix}"
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+            out["files"][dst.name] = (dst.stat().st_size, _sha256(dst))
+    else:
+        triples = [q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES)]
+        ttl = ox.serialize(triples, None, ox.RdfFormat.TURTLE, prefixes=lay.prefixes)
+        if ttl and not ttl.startswith(lay.ttl_head_text):
+            raise RuntimeError(f"unexpected Turtle header for graph {job.term or 'default'}")
+        ttl_body = _member(ttl[len(lay.ttl_head_text) :]) if ttl else b""
+        del ttl
+        jsonld = ox.serialize(triples, None, ox.RdfFormat.JSON_LD)
+        del triples
+        if not (jsonld.startswith(b"[") and jsonld.endswith(b"]")):
+            raise RuntimeError(f"unexpected JSON-LD shape for graph {job.term or 'default'}")
+        jsonld_body = _member(jsonld[1:-1]) if len(jsonld) > 2 else b""
+        del jsonld
+        if job.name is not None:
+            files = out["files"]
+            files[f"{job.name}.nt.gz"] = _write(work_dir / f"{job.name}.nt.gz", _member(nt))
+            files[f"{job.name}.ttl.gz"] = _write(
+                work_dir / f"{job.name}.ttl.gz", lay.ttl_head, ttl_body
+            )
+            files[f"{job.name}.jsonld.gz"] = _write(
+                work_dir / f"{job.name}.jsonld.gz", lay.jsonld_open, jsonld_body, lay.jsonld_close
+            )
+        else:  # no files of its own (no safe name): its parts only
+            _write(parts / f"{job.index}.ttl.gz", lay.ttl_head, ttl_body)
+            _write(parts / f"{job.index}.jsonld.gz", lay.jsonld_open, jsonld_body, lay.jsonld_close)
+    ttl_path = work_dir / f"{job.name}.ttl.gz" if job.name else parts / f"{job.index}.ttl.gz"
+    jsonld_path = (
+        work_dir / f"{job.name}.jsonld.gz" if job.name else parts / f"{job.index}.jsonld.gz"
+    )
+    n = len(lay.ttl_head)
+    out["ttl"] = (str(ttl_path), n, ttl_path.stat().st_size - n)
+    n, m = len(lay.jsonld_open), len(lay.jsonld_close)
+    out["jsonld"] = (str(jsonld_path), n, jsonld_path.stat().st_size - n - m)
+    if job.csv:
+        rows = notice_rows(nt, lay.base)
+        buf = io.StringIO()
+        csv.writer(buf).writerows(rows)
+        csv_part = parts / f"{job.index}.csv"
+        csv_part.write_text(buf.getvalue(), encoding="utf-8", newline="")
+        out["csv"] = (str(csv_part), len(rows))
+    return out
+
+
+def _init_worker() -> None:
+    die_with_parent(signal.SIGKILL)
+
+
+# -- assembling ------------------------------------------------------------------------------------
+class _HashingWriter:
+    def __init__(self, path: Path):
+        self.fh = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self.h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.h.update(data)
+        self.size += len(data)
+
+    def copy(self, part: tuple[str, int, int]) -> None:
+        path, offset, length = part
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            while length > 0:
+                chunk = fh.read(min(length, 1 << 20))
+                if not chunk:
+                    raise RuntimeError(f"{path} is shorter than expected")
+                self.write(chunk)
+                length -= len(chunk)
+
+    def close(self) -> tuple[int, str]:
+        self.fh.close()
+        return self.size, self.h.hexdigest()
+
+
+def _whole_files(work: Path, jobs: list[_Job], results: dict[int, dict], lay: _Layout) -> dict:
+    """all.nq.gz, all.trig.gz, all.jsonld.gz from the graphs' members, in graph order."""
+    nq, trig, jsonld = (
+        _HashingWriter(work / f"all{k}") for k in (".nq.gz", ".trig.gz", ".jsonld.gz")
+    )
+    trig.write(lay.ttl_head)
+    jsonld.write(lay.jsonld_open)
+    first = True
+    for job in jobs:
+        r = results[job.index]
+        if r["triples"] == 0:
+            continue
+        nq.copy(r["nq"])
+        trig.write(_member(f"{job.term} {{\n".lstrip().encode()))
+        trig.copy(r["ttl"])
+        trig.write(_member(b"}\n"))
+        if not first:
+            jsonld.write(_member(b","))
+        first = False
+        if job.term:
+            gid = job.term[1:-1] if job.term.startswith("<") else job.term
+            jsonld.write(
+                _member(b'{"@id":' + json.dumps(gid, ensure_ascii=False).encode() + b',"@graph":[')
+            )
+            jsonld.copy(r["jsonld"])
+            jsonld.write(_member(b"]}"))
+        else:  # the default graph: its nodes at the top level
+            jsonld.copy(r["jsonld"])
+    jsonld.write(lay.jsonld_close)
+    return {
+        f"all{k}": w.close()
+        for k, w in zip((".nq.gz", ".trig.gz", ".jsonld.gz"), (nq, trig, jsonld), strict=True)
+    }
+
+
+def _notices_csv(work: Path, jobs: list[_Job], results: dict[int, dict]) -> tuple[int, str]:
+    out = _HashingWriter(work / "notices.csv")
+    head = io.StringIO()
+    csv.writer(head).writerow(CSV_COLUMNS)
+    out.write(codecs.BOM_UTF8 + head.getvalue().encode())
+    for job in jobs:
+        part = results[job.index].get("csv")
+        if part is not None:
+            out.copy((part[0], 0, Path(part[0]).stat().st_size))
+    return out.close()
 
 
 def write_catalog(
@@ -313,8 +557,17 @@ def prune(data: DataDir, keep: int) -> None:
             shutil.rmtree(data.dumps / name, ignore_errors=True)
 
 
-def write_dumps(data: DataDir, generation: Path, run_id: str, *, keep: int | None = None) -> Path:
-    """Write the dumps of `generation` under `data.dumps / run_id`, switch `latest`, prune."""
+def write_dumps(
+    data: DataDir,
+    generation: Path,
+    run_id: str,
+    *,
+    keep: int | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Write the dumps of `generation` under `data.dumps / run_id`, switch `latest`, prune.
+
+    `workers`: processes dumping graphs (default: one per core, one for a small store)."""
     if not RUN_ID_RE.match(run_id):
         raise ValueError(f"not a run id: {run_id!r}")
     keep = keep if keep is not None else int(os.environ.get("GONGKAI_KEEP_DUMPS", KEEP))
@@ -323,51 +576,63 @@ def write_dumps(data: DataDir, generation: Path, run_id: str, *, keep: int | Non
     target = data.dumps / run_id
     work = data.dumps / f".{run_id}.{os.getpid()}.partial"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    (work / _PARTS).mkdir(parents=True)
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    prefixes = _prefixes(base)
+    lay = _layout(base, _prefixes(base))
+    previous = latest(data) or next(iter(snapshots(data)), None)
     try:
+        manifest = read_manifest(generation)
+        counts = {k: int(v) for k, v in manifest.get("graphs", {}).items()}
         store = ox.Store.read_only(str(generation))
         try:
-            manifest_counts = read_manifest(generation).get("graphs", {})
-            graphs = sorted(
-                (g for g in store.named_graphs() if isinstance(g, ox.NamedNode)),
-                key=lambda g: g.value,
-            )
-            datasets: dict[str, dict] = {}
-            named: list[tuple[str, ox.NamedNode]] = []
-            for g in graphs:
-                name = graph_name(base, g.value)
-                if name is None:
-                    continue
-                named.append((name, g))
-                n = manifest_counts.get(g.value)
-                datasets[name] = {
-                    "title": f"named graph {name}",
-                    "graph": g.value,
-                    "triples": int(n) if n is not None else _count(store, g),
-                }
-            total = sum(d["triples"] for d in datasets.values())
-            datasets = {"all": {"title": "all named graphs", "triples": total}, **datasets}
-            for name, g in named:
-                for kind in GRAPH_KINDS:
-                    with _gzip_out(work / f"{name}{kind.suffix}") as out:
-                        store.dump(out, kind.fmt, from_graph=g,
-                                   prefixes=prefixes if kind.fmt == ox.RdfFormat.TURTLE else None)  # fmt: skip
-            for kind in ALL_KINDS:
-                with _gzip_out(work / f"all{kind.suffix}") as out:
-                    store.dump(
-                        out, kind.fmt, prefixes=prefixes if kind.fmt == ox.RdfFormat.TRIG else None
-                    )
-            notice_graphs = [
-                g
-                for name, g in named
-                if name not in ("ontology", "reference", "provenance", "quality", "completeness")
-            ]
-            write_notices_csv(store, notice_graphs, work / "notices.csv", base)
+            graphs = sorted(store.named_graphs(), key=str)
+            has_default = next(store.quads_for_pattern(None, None, None, ox.DefaultGraph()), None)
         finally:
             del store
-        files = {p.name: (p.stat().st_size, _sha256(p)) for p in sorted(work.iterdir())}
+        jobs = [_Job(0, "", None, False)] if has_default is not None else []
+        for g in graphs:
+            name = graph_name(base, g.value) if isinstance(g, ox.NamedNode) else None
+            csv_ = name is not None and name not in NOT_NOTICE_GRAPHS
+            jobs.append(_Job(len(jobs), str(g), name, csv_))
+        total = sum(counts.values()) if counts else None
+        if workers is None:
+            small = total is not None and total < PARALLEL_MIN_TRIPLES
+            workers = 1 if small else (os.cpu_count() or 1)
+        prev = str(data.dumps / previous) if previous else None
+        args = (str(generation), str(work), prev, lay)
+        results: dict[int, dict] = {}
+        # Largest first, so the last job to finish is a small one.
+        order = sorted(jobs, key=lambda j: -counts.get(j.term[1:-1], 0) if j.term else 0)
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)), initializer=_init_worker
+            ) as pool:
+                futures = [pool.submit(_dump_graph, *args, job) for job in order]
+                for f in futures:
+                    r = f.result()
+                    results[r["index"]] = r
+        else:
+            try:
+                for job in order:
+                    results[job.index] = _dump_graph(*args, job)
+            finally:
+                _STORES.pop(str(generation), None)  # close it: the caller may remove it
+        files: dict[str, tuple[int, str]] = {}
+        for r in results.values():
+            files |= r["files"]
+        files |= _whole_files(work, jobs, results, lay)
+        files["notices.csv"] = _notices_csv(work, jobs, results)
+        shutil.rmtree(work / _PARTS)
+        datasets: dict[str, dict] = {}
+        for job in jobs:
+            if job.name is not None:
+                datasets[job.name] = {
+                    "title": f"named graph {job.name}",
+                    "graph": job.term[1:-1],
+                    "triples": results[job.index]["triples"],
+                }
+        total = sum(d["triples"] for d in datasets.values())
+        datasets = {"all": {"title": "all named graphs", "triples": total}, **datasets}
         write_catalog(work / "catalog.ttl", base=base, run_id=run_id, files=files,
                       datasets=datasets, created=created)  # fmt: skip
         files["catalog.ttl"] = (

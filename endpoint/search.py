@@ -43,10 +43,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cache
@@ -155,7 +157,7 @@ def term_tokens(term: str, limit: int | None = None) -> list[str]:
 def grams_row(row: tuple) -> str:
     """The `grams` text of a `docs` row (source, division, areas, title, body, attachments)."""
     source, division, areas, title, body, attachments = row
-    tokens = [gram_token(g) for g in _text_grams((title, body, attachments))]
+    tokens = list(map(gram_token, _text_grams((title, body, attachments))))
     nums = [int(a) for a in areas.strip(",").split(",") if a.isdigit()]
     return " ".join(tokens + filter_tokens(source, division, nums))
 
@@ -176,56 +178,168 @@ def _attachment_text(item: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _rows(data: DataDir, run_id: str, sources: list[Any]) -> Iterator[tuple]:
+def _source_rows(data: DataDir, run_id: str, sid: str, src: Any) -> Iterator[tuple]:
+    """The `docs` rows of one source's items (`DOC_COLUMNS`), in file order."""
     from harvesters.attachments import texts_by_notice
     from ontology.classify import classify
     from ontology.mapping import notice_key
     from ontology.namespaces import agency_iri, notice_iri
+    from ontology.ntriples import iri
 
-    known = {s.id: s for s in sources}
-    items_dir = data.run(run_id) / "items"
-    ids = sorted(set(known) | {p.stem for p in items_dir.glob("*.jsonl")})
-    for sid in ids:
-        src = known.get(sid)
-        agency = agency_iri(src.agency) if src else None
-        division = src.division if src else None
-        seen: dict[str, str] = {}
-        # The full text of the attachments read (harvesters/attachments.py), by notice URL.
-        texts = texts_by_notice(data, run_id, sid)
-        for item in read_jsonl(data.items(run_id, sid)):
-            if item.get("url") in texts and not item.get("attachment_text"):
-                item["attachment_text"] = list(texts[item["url"]].values())
-            # The same keys as pipeline.map_validate_source, so the IRIs are the published ones.
-            key = notice_key(item)
-            url = item.get("url") or ""
-            if key in seen:
-                if seen[key] == url:
-                    continue
-                key = f"{key}-{notice_key({'url': url})}"
-            seen[key] = url
+    agency = agency_iri(src.agency) if src else None
+    division = src.division if src else None
+    published_areas = _published_areas(data.graph(run_id, sid))
+    seen: dict[str, str] = {}
+    # The full text of the attachments read (harvesters/attachments.py), by notice URL.
+    texts = texts_by_notice(data, run_id, sid)
+    for item in read_jsonl(data.items(run_id, sid)):
+        if item.get("url") in texts and not item.get("attachment_text"):
+            item["attachment_text"] = list(texts[item["url"]].values())
+        # The same keys as pipeline.map_validate_source, so the IRIs are the published ones.
+        key = notice_key(item)
+        url = item.get("url") or ""
+        if key in seen:
+            if seen[key] == url:
+                continue
+            key = f"{key}-{notice_key({'url': url})}"
+        seen[key] = url
+        subject = notice_iri(sid, key)
+        areas = published_areas.get(iri(subject))
+        if areas is None:  # not published (quarantined): classified as the mapping would
             areas = {m.area for m in classify(item)} | set(item.get("categories") or [])
-            published = item.get("published")
-            yield (
-                notice_iri(sid, key),
-                sid,
-                agency,
-                division,
-                "," + ",".join(str(a) for a in sorted(areas)) + "," if areas else ",",
-                published if isinstance(published, str) and _DATE_RE.match(published) else None,
-                url or None,
-                item.get("title") or "",
-                item.get("body_text") or "",
-                _attachment_text(item),
-            )
+        published = item.get("published")
+        yield (
+            subject,
+            sid,
+            agency,
+            division,
+            "," + ",".join(str(a) for a in sorted(areas)) + "," if areas else ",",
+            published if isinstance(published, str) and _DATE_RE.match(published) else None,
+            url or None,
+            item.get("title") or "",
+            item.get("body_text") or "",
+            _attachment_text(item),
+        )
 
 
-def build_index(data: DataDir, run_id: str, path: Path | None = None) -> Path:
-    """Index every item of a run (all sources); write `{data}/search/index.sqlite` atomically."""
+def _published_areas(graph: Path) -> dict[str, set[int]]:
+    """Areas (`gk:area`) of each notice (N-Triples subject) of a source's published graph: the
+    mapping classified it already, and search filters must agree with the published data."""
+    from ontology.namespaces import BASE, category_iri
+
+    try:
+        text = graph.read_bytes()
+    except FileNotFoundError:
+        return {}
+    rdf_type = b"<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+    notice = f"<{BASE}def/gongkai#Notice>".encode()
+    area = f"<{BASE}def/gongkai#area>".encode()
+    category = f"<{category_iri(0)[:-1]}".encode()
+    wanted = {rdf_type, area}
+    split = bytes.split
+    lines = (split(line, b" ", 3) for line in text.split(b"\n"))
+    found: dict[bytes, set[int]] = {}
+    notices: set[bytes] = set()
+    for s, p, o, _dot in [t for t in lines if len(t) == 4 and t[1] in wanted]:
+        if p == rdf_type:
+            if o == notice:
+                notices.add(s)
+        elif o.startswith(category) and o[len(category) : -1].isdigit():
+            found.setdefault(s, set()).add(int(o[len(category) : -1]))
+    return {s.decode(): found.get(s, set()) for s in notices}
+
+
+def _source_ids(data: DataDir, run_id: str, known: dict[str, Any]) -> list[str]:
+    items_dir = data.run(run_id) / "items"
+    return sorted(set(known) | {p.stem for p in items_dir.glob("*.jsonl")})
+
+
+def _staged_rows(data: DataDir, run_id: str, sid: str, src: Any) -> list[tuple]:
+    """One source's rows, each with its `grams` text last (run in a worker process)."""
+    return [
+        (*row, grams_row((row[1], row[3], row[4], row[7], row[8], row[9])))
+        for row in _source_rows(data, run_id, sid, src)
+    ]
+
+
+def _init_worker() -> None:
+    from gongkai.faults import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
+
+
+def build_index(
+    data: DataDir, run_id: str, path: Path | None = None, *, workers: int | None = None
+) -> Path:
+    """Index every item of a run (all sources); write `{data}/search/index.sqlite` atomically.
+
+    The rows (classification, character pairs: most of the CPU) are made per source in
+    `workers` processes (default: one per core) and staged in a scratch SQLite file, which
+    sorts them into publication order on disk: memory does not grow with the run."""
     from harvesters.registry import load_sources
 
-    target = path or data.root / "search" / "index.sqlite"
-    rows = sorted(_rows(data, run_id, load_sources()), key=lambda r: (r[5] or "", r[0]))
-    return write_index(rows, target, run_id)
+    target = Path(path or data.root / "search" / "index.sqlite")
+    known = {s.id: s for s in load_sources()}
+    sids = _source_ids(data, run_id, known)
+    # Largest first, so the last source to finish is a small one.
+    sids.sort(key=lambda sid: -_size(data.items(run_id, sid)))
+    workers = workers or os.cpu_count() or 1
+
+    def fill(con: sqlite3.Connection) -> None:
+        fd, stage_name = tempfile.mkstemp(prefix=".stage-", suffix=".sqlite", dir=target.parent)
+        os.close(fd)
+        stage = Path(stage_name)
+        try:
+            con.execute("ATTACH DATABASE ? AS stage", (stage_name,))
+            con.execute("PRAGMA stage.journal_mode=OFF")
+            con.execute("PRAGMA stage.synchronous=OFF")
+            con.execute(f"CREATE TABLE stage.rows ({DOC_COLUMNS}, grams)")
+            insert = "INSERT INTO stage.rows VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            if workers > 1 and len(sids) > 1:
+                with ProcessPoolExecutor(
+                    max_workers=min(workers, len(sids)), initializer=_init_worker
+                ) as pool:
+                    args = [(data, run_id, sid, known.get(sid)) for sid in sids]
+                    for batch in pool.map(_staged_rows, *zip(*args, strict=True)):
+                        con.executemany(insert, batch)  # map drops each batch once read
+            else:
+                for sid in sids:
+                    con.executemany(insert, _staged_rows(data, run_id, sid, known.get(sid)))
+            # Publication order (undated first, then by date; IRIs are unique): rowid of `ord`.
+            con.execute(
+                "CREATE TABLE stage.ord AS SELECT rowid AS sid FROM stage.rows"
+                " ORDER BY coalesce(published, ''), iri"
+            )
+            cols = ", ".join(f"r.{c.strip()}" for c in DOC_COLUMNS.split(","))
+            con.execute(
+                f"INSERT INTO docs(id, {DOC_COLUMNS}) SELECT o.rowid, {cols}"
+                " FROM stage.ord o JOIN stage.rows r ON r.rowid = o.sid ORDER BY o.rowid"
+            )
+            _fts_shards(con)
+            con.execute(
+                "INSERT INTO grams(rowid, t) SELECT o.rowid, r.grams"
+                " FROM stage.ord o JOIN stage.rows r ON r.rowid = o.sid ORDER BY o.rowid"
+            )
+            con.commit()
+            con.execute("DETACH DATABASE stage")
+        finally:
+            stage.unlink(missing_ok=True)
+
+    return _write(target, run_id, fill)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _fts_shards(con: sqlite3.Connection) -> None:
+    top = con.execute("SELECT max(id) FROM docs").fetchone()[0] or 0
+    for k in range(max(1, -(-top // SHARD_ROWS))):
+        first, last = k * SHARD_ROWS + 1, (k + 1) * SHARD_ROWS
+        con.executescript(FTS_SHARD.format(k=k, first=first, last=last))
 
 
 def write_index(rows: Iterable[tuple], target: Path, run_id: str) -> Path:
@@ -236,7 +350,22 @@ def write_index(rows: Iterable[tuple], target: Path, run_id: str) -> Path:
     beside its target and swapped in with `os.replace`: a reader has the old index or the new
     one open, never half of one.
     """
-    target = Path(target)
+
+    def fill(con: sqlite3.Connection) -> None:
+        con.executemany(f"INSERT INTO docs({DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        _fts_shards(con)
+        docs = con.execute("SELECT id, source, division, areas, title, body, attachments FROM docs")
+        con.executemany(
+            "INSERT INTO grams(rowid, t) VALUES (?, ?)",
+            ((r[0], grams_row(r[1:])) for r in docs),
+        )
+
+    return _write(Path(target), run_id, fill)
+
+
+def _write(target: Path, run_id: str, fill: Any) -> Path:
+    """Create the schema in a file beside `target`, `fill(con)` the docs, their trigram shards
+    and `grams`, add the indexes and meta, and swap the file in."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".index-", suffix=".sqlite", dir=target.parent)
     os.close(fd)
@@ -248,18 +377,7 @@ def write_index(rows: Iterable[tuple], target: Path, run_id: str) -> Path:
             con.execute("PRAGMA synchronous=OFF")
             con.execute("PRAGMA cache_size=-262144")  # 256 MiB while building
             con.executescript(SCHEMA)
-            con.executemany(f"INSERT INTO docs({DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            top = con.execute("SELECT max(id) FROM docs").fetchone()[0] or 0
-            for k in range(max(1, -(-top // SHARD_ROWS))):
-                first, last = k * SHARD_ROWS + 1, (k + 1) * SHARD_ROWS
-                con.executescript(FTS_SHARD.format(k=k, first=first, last=last))
-            docs = con.execute(
-                "SELECT id, source, division, areas, title, body, attachments FROM docs"
-            )
-            con.executemany(
-                "INSERT INTO grams(rowid, t) VALUES (?, ?)",
-                ((r[0], grams_row(r[1:])) for r in docs),
-            )
+            fill(con)
             con.executescript(INDEXES)
             con.execute("INSERT INTO grams(grams) VALUES ('optimize')")
             notices, *avg = con.execute(

@@ -90,6 +90,11 @@ class DataDir:
         return self.root / "dumps"
 
     @property
+    def attachment_cache(self) -> Path:
+        """Extracted attachment text by sha256 of the file (SQLite), shared by every run."""
+        return self.root / "cache" / "attachments.sqlite"
+
+    @property
     def state(self) -> Path:
         """Harvest state kept between runs (ETags, seen documents) for incremental runs."""
         return self.root / "state"

@@ -23,8 +23,11 @@ KILL_POINTS = (
     "validate:after-graph",  # pipeline.map_validate_source: graph file written, no quarantine
     "validate:done",  # pipeline.map_validate: every source mapped and validated
     "publish:before-build",  # store.publish: lock taken, target generation chosen
+    "publish:delta-planned",  # store._build: changed lines found, nothing written yet
     "publish:after-backup",  # store._build: previous generation copied into the target
+    "publish:mid-delta",  # store._apply: the first graph's changes applied, not the others
     "publish:after-load",  # store._build: changed graphs loaded, store not yet flushed/closed
+    "publish:after-inputs",  # store._build: store closed, its input files linked
     "publish:after-manifest",  # store.publish: MANIFEST written, CURRENT not yet switched
     "publish:after-current",  # store.publish: CURRENT switched, old generations not pruned
 )

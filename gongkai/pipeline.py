@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,19 @@ def sandbox(
     timeout: float = 600,
     scenario: Path | None = None,
     epoch: int = 1,
+    churn: Any = None,
+    port: int = 0,
 ) -> Iterator[SandboxHandle]:
-    """Start the sandbox in its own process on a free loopback port; stop it on exit."""
+    """Start the sandbox in its own process on a free loopback port; stop it on exit.
+
+    `churn` (harvesters.sandbox.faults.Churn) makes each epoch after the first one day of
+    new, edited and withdrawn notices in those shares (a benchmark's daily run). A fixed
+    `port` keeps the notices' URLs from one run to the next, as a live portal's are."""
     ready = data.sandbox / "ready.json"
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "harvesters.sandbox", "--port", "0", "--data-dir", str(data.root)]
+    cmd = [sys.executable, "-m", "harvesters.sandbox", "--port", str(port)]
+    cmd += ["--data-dir", str(data.root)]
     cmd += ["--per-source", str(per_source), "--seed", str(seed), "--ready-file", str(ready)]
     if faults:
         cmd += ["--faults", faults]
@@ -70,6 +77,9 @@ def sandbox(
         cmd += ["--scenario", str(scenario)]
     if epoch != 1:
         cmd += ["--epoch", str(epoch)]
+    if churn is not None:
+        cmd += ["--new-fraction", repr(churn.new), "--edit-fraction", repr(churn.edited)]
+        cmd += ["--withdraw-fraction", repr(churn.withdrawn)]
     proc = subprocess.Popen(cmd)
     try:
         deadline = time.monotonic() + timeout
@@ -135,7 +145,8 @@ def extract_attachments(
     data: DataDir, run_id: str, sources: Iterable[Source], *, workers: int | None = None
 ) -> dict[str, dict[str, int]]:
     """Text of the attachments the crawl fetched (harvesters/attachments.py): per source
-    `runs/{run}/attachments/{src}.jsonl`; returns counts per source and status."""
+    `runs/{run}/attachments/{src}.jsonl`; returns counts per source and status. A file read
+    in any earlier run comes from `DataDir.attachment_cache` (by sha256 of its bytes)."""
     from harvesters.attachments import extract_run
 
     return extract_run(data, run_id, [s.id for s in sources], workers=workers)
@@ -155,25 +166,40 @@ class SourceResult:
     quarantined_urls: list[str] = field(default_factory=list)
     reported_urls: list[str] = field(default_factory=list)
     harvested: bool = True
+    reused: int = 0  # items whose mapping and verdict came from the map cache (mapcache.py)
 
 
-def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceResult:
-    """Map every item of one source, validate in batches, split into graph and quarantine."""
+def _prepared(item: dict[str, Any], texts: Any, modified: str | None) -> dict[str, Any]:
+    """The item as the mapping sees it: attachment text and first-seen time added."""
+    if texts is not None:
+        item["attachment_texts"] = texts
+    if modified is not None:
+        item["modified"] = modified  # → dcterms:modified (changed notices)
+    return item
+
+
+def map_validate_source(
+    data: DataDir, run_id: str, source: Source, *, reuse: bool = True
+) -> SourceResult:
+    """Map every item of one source, validate in batches, split into graph and quarantine.
+
+    An item whose JSON line, attachment text and versions are those of an earlier run, with
+    the same mapping and shapes, reuses that run's N-Triples and verdict (gongkai/mapcache.py);
+    only the others are mapped and validated. The files written are the same either way:
+    `reuse=False` maps everything again. A notice is `prov:wasGeneratedBy` the run that first
+    saw its version (the harvest state), so an unchanged notice maps to the same triples."""
+    from gongkai.history import run_datetime, version_runs
+    from gongkai.mapcache import Entry, MapCache, context_digest, line_digest
+    from harvesters import attachments
     from ontology.classify import classify
     from ontology.mapping import item_to_ntriples, notice_key
     from ontology.resolve import PublisherResolver
-    from shapes.validate import validate_batch
-
-    resolver = PublisherResolver.load()
-    from harvesters import attachments
 
     result = SourceResult(source.id)
     result.harvested = data.items(run_id, source.id).exists()
     if result.harvested and not attachments.records_path(data, run_id, source.id).exists():
         attachments.extract_source(data, run_id, source.id)  # a caller that skipped the stage
     texts = attachments.texts_by_notice(data, run_id, source.id)
-    from gongkai.history import run_datetime, version_runs
-
     seen_in = version_runs(data, source.id)  # (doc id, version) → the run that first saw it
     for error in read_jsonl(data.errors(run_id, source.id)):
         if error.get("kind") in (None, "detail"):
@@ -181,64 +207,144 @@ def map_validate_source(data: DataDir, run_id: str, source: Source) -> SourceRes
             result.reported_urls.append(error["url"])
     graph_path = data.graph(run_id, source.id)
     graph_path.parent.mkdir(parents=True, exist_ok=True)
+    cache = MapCache.open(data, source) if reuse else None
+    resolver = None
     quarantine: list[str] = []
     seen: dict[str, str] = {}
-    batch: list[tuple[dict[str, Any], Any]] = []
+    # In item order: (line digest, entry, key, raw line, item, mapped), mapped None for a
+    # reused entry; written once the mapped ones among them are validated (BATCH at a time).
+    pending: list[tuple[bytes, Entry, str, bytes, dict[str, Any] | None, Any]] = []
+    fresh = 0
     reports: list[str] = []  # N-Triples of the annual reports' observations
     report_rows: list[str] = []  # their figures, JSON lines for the CSV
 
     def flush(graph) -> None:
-        verdicts = validate_batch("".join(m.ntriples for _, m in batch))
-        for item, mapped in batch:
-            verdict = verdicts.get(mapped.iri)
-            if verdict is None or verdict.conforms:
-                graph.write(mapped.ntriples)
+        nonlocal fresh
+        batch = "".join(m.ntriples for *_, m in pending if m is not None)
+        verdicts = {}
+        if batch:  # imported here: a source whose items are all reused needs no pySHACL
+            from shapes.validate import validate_batch
+
+            verdicts = validate_batch(batch)
+        for digest, entry, key, raw, item, mapped in pending:
+            if mapped is None:  # reused
+                ntriples, report_text, report_ttl, annual_nt, annual_rows = cache.texts(digest)
+                conforms = entry.conforms
+            else:
+                verdict = verdicts.get(mapped.iri)
+                conforms = verdict is None or verdict.conforms
+                ntriples = mapped.ntriples
+                report_text, report_ttl = (None, None) if conforms else (verdict.text, verdict.ttl)
+                nt_parts: list[str] = []
+                row_parts: list[str] = []
+                if conforms and item.get("body_html"):
+                    annual_report(item, mapped.iri, source, nt_parts, row_parts)
+                annual_nt, annual_rows = "".join(nt_parts), "".join(row_parts)
+                entry = replace(entry, conforms=conforms)
+                if cache is not None:
+                    report = (report_text, report_ttl)
+                    cache.put(digest, entry, ntriples, report, (annual_nt, annual_rows))
+            if conforms:
+                graph.write(ntriples)
                 result.published += 1
-                result.published_urls.append(item["url"])
-                if item.get("body_html"):
-                    annual_report(item, mapped.iri, source, reports, report_rows)
+                result.published_urls.append(entry.url)
+                if annual_nt:
+                    reports.append(annual_nt)
+                if annual_rows:
+                    report_rows.append(annual_rows)
             else:
                 result.quarantined += 1
-                result.quarantined_urls.append(item["url"])
-                record = {"key": mapped.key, "iri": mapped.iri, "run_id": run_id, "item": item}
-                record |= {"report_text": verdict.text, "report_ttl": verdict.ttl}
-                record["problems"] = mapped.problems
+                result.quarantined_urls.append(entry.url)
+                if item is None:  # reused: the record holds the item as it was mapped
+                    item = json.loads(raw)
+                    first = seen_in.get((entry.doc_id, entry.version), run_id)
+                    modified = run_datetime(first) if entry.needs_modified else None
+                    item = _prepared(item, texts.get(entry.url), modified)
+                record = {"key": key, "iri": entry.iri}
+                record |= {"run_id": run_id, "item": item}
+                record |= {"report_text": report_text, "report_ttl": report_ttl}
+                record["problems"] = list(entry.problems)
                 quarantine.append(json.dumps(record, ensure_ascii=False))
-        batch.clear()
+        pending.clear()
+        fresh = 0
 
-    with graph_path.open("w", encoding="utf-8") as graph:
-        for item in read_jsonl(data.items(run_id, source.id)):
+    tmp = graph_path.with_name(graph_path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as graph:
+        for raw in _lines(data.items(run_id, source.id)):
             result.items += 1
-            key = notice_key(item)
+            digest = line_digest(raw)
+            entry = cache.get(digest) if cache is not None else None
+            item = None
+            if entry is None:
+                item = json.loads(raw)
+                url, base_key = item["url"], notice_key(item)
+                doc_id, version = item.get("doc_id"), item.get("version")
+                needs_modified = (version or 0) > 1 and "modified" not in item
+            else:
+                url, base_key = entry.url, entry.base_key
+                doc_id, version, needs_modified = entry.doc_id, entry.version, entry.needs_modified
+            key = base_key
             if key in seen:
-                if seen[key] == item["url"]:
+                if seen[key] == url:
                     result.duplicates += 1
                     continue
-                key = f"{key}-{notice_key({'url': item['url']})}"
-            seen[key] = item["url"]
-            if item["url"] in texts:
-                item["attachment_texts"] = texts[item["url"]]
-            if (item.get("version") or 0) > 1 and "modified" not in item:
-                first = seen_in.get((item.get("doc_id"), item["version"]), run_id)
-                item["modified"] = run_datetime(first)  # → dcterms:modified (changed notices)
-            mapped = item_to_ntriples(item, run_id, resolver, source, key=key, classify=classify)
-            for problem in mapped.problems:
+                key = f"{key}-{notice_key({'url': url})}"
+            seen[key] = url
+            first = seen_in.get((doc_id, version), run_id)  # the run that first saw the version
+            modified = run_datetime(first) if needs_modified else None
+            ctx = context_digest(key, texts.get(url), modified, first)
+            mapped = None
+            if entry is None or entry.ctx != ctx:
+                if item is None:
+                    item = json.loads(raw)
+                item = _prepared(item, texts.get(url), modified)
+                if resolver is None:
+                    resolver = PublisherResolver.load()
+                mapped = item_to_ntriples(item, first, resolver, source, key=key, classify=classify)
+                entry = Entry(
+                    ctx, url, base_key, doc_id, version, needs_modified, mapped.iri, True,
+                    tuple(mapped.problems),
+                )  # fmt: skip
+                fresh += 1
+            else:
+                result.reused += 1
+            if cache is not None:
+                cache.used.add(digest)
+            for problem in entry.problems:
                 if problem.startswith("publisher not resolved"):
                     name = problem.split(": ", 1)[1]
                     result.unresolved_publishers[name] = (
                         result.unresolved_publishers.get(name, 0) + 1
                     )
-            batch.append((item, mapped))
-            if len(batch) >= BATCH:
+            pending.append((digest, entry, key, raw, item if mapped else None, mapped))
+            if fresh >= BATCH or len(pending) >= PENDING_MAX:
                 flush(graph)
-        if batch:
+        if pending:
             flush(graph)
+    os.replace(tmp, graph_path)  # a new file: a store generation may hold a link to the old
     kill_point("validate:after-graph")
     write_atomic(data.quarantined(source.id), "".join(q + "\n" for q in quarantine))
     nt, rows = annual_report_paths(data, run_id, source.id)
     write_atomic(nt, "".join(reports))
     write_atomic(rows, "".join(report_rows))
+    if cache is not None:
+        cache.close()
     return result
+
+
+#: Items held before writing when few need mapping (reused ones hold no text: cheap).
+PENDING_MAX = 20_000
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a JSON-lines file, as bytes without the newline."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield line
 
 
 def annual_report_paths(data: DataDir, run_id: str, source_id: str) -> tuple[Path, Path]:
@@ -267,19 +373,28 @@ def annual_report(
 
 
 def map_validate(
-    data: DataDir, run_id: str, sources: Iterable[Source], *, workers: int | None = None
+    data: DataDir,
+    run_id: str,
+    sources: Iterable[Source],
+    *,
+    workers: int | None = None,
+    reuse: bool = True,
 ) -> dict[str, SourceResult]:
-    """Map and validate every source, sources spread over worker processes."""
+    """Map and validate every source, sources spread over worker processes; `reuse=False`
+    maps and validates every item again (see map_validate_source)."""
     sources = list(sources)
     workers = workers or min(len(sources), os.cpu_count() or 1) or 1
     if workers == 1:
-        results = {s.id: map_validate_source(data, run_id, s) for s in sources}
+        results = {s.id: map_validate_source(data, run_id, s, reuse=reuse) for s in sources}
     else:
         # workers die with this process (a killed run leaves none behind)
         with ProcessPoolExecutor(
             max_workers=workers, initializer=die_with_parent, initargs=(signal.SIGKILL,)
         ) as pool:
-            futures = {s.id: pool.submit(map_validate_source, data, run_id, s) for s in sources}
+            futures = {
+                s.id: pool.submit(map_validate_source, data, run_id, s, reuse=reuse)
+                for s in sources
+            }
             results = {sid: f.result() for sid, f in futures.items()}
     kill_point("validate:done")
     return results

@@ -17,6 +17,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=2014)
     p.add_argument("--faults", default=None, help="fault profile: realistic")
     p.add_argument("--epoch", type=int, default=1, help="2: some notices edited, some withdrawn")
+    p.add_argument(
+        "--new-fraction",
+        type=float,
+        default=None,
+        help="each epoch is a day adding this share of notices (e.g. 0.01), dated that day",
+    )
+    p.add_argument("--edit-fraction", type=float, default=None, help="with --new-fraction")
+    p.add_argument("--withdraw-fraction", type=float, default=None, help="with --new-fraction")
     p.add_argument("--sources", "--registry", dest="sources", type=Path, default=None)
     p.add_argument("--only", action="append", default=None, help="serve only this source")
     p.add_argument("--data-dir", default=None)
@@ -24,6 +32,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--export", type=Path, default=None, help="write static files here, exit")
     p.add_argument("--scenario", type=Path, default=None, help="completeness scenario (YAML)")
     a = p.parse_args(argv)
+    churn = None
+    if a.new_fraction is not None:
+        from harvesters.sandbox.faults import DAILY, Churn
+
+        edited = DAILY.edited if a.edit_fraction is None else a.edit_fraction
+        withdrawn = DAILY.withdrawn if a.withdraw_fraction is None else a.withdraw_fraction
+        try:
+            churn = Churn(a.new_fraction, edited, withdrawn)
+        except ValueError as exc:
+            p.error(str(exc))
+    elif a.edit_fraction is not None or a.withdraw_fraction is not None:
+        p.error("--edit-fraction and --withdraw-fraction need --new-fraction")
     # A killed `gongkai run` must not leave this process behind (docs/reliability.md).
     import signal
 
@@ -36,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.export:
         from harvesters.sandbox.export import export
 
-        n = export(sources, a.export, per_source=a.per_source, seed=a.seed, epoch=a.epoch)
+        n = export(
+            sources, a.export, per_source=a.per_source, seed=a.seed, epoch=a.epoch, churn=churn
+        )
         print(f"sandbox: {n} files written to {a.export}")
         return
     serve(
@@ -50,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         ready_file=a.ready_file,
         epoch=a.epoch,
         scenario=load_scenario(a.scenario),
+        churn=churn,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from harvesters.registry import Source
 from harvesters.sandbox.server import Sandbox, SandboxConfig
@@ -20,12 +21,18 @@ class _Request:
 
 
 def export(
-    sources: list[Source], out: Path, *, per_source: int, seed: int = 2014, epoch: int = 1
+    sources: list[Source],
+    out: Path,
+    *,
+    per_source: int,
+    seed: int = 2014,
+    epoch: int = 1,
+    churn: Any = None,
 ) -> int:
     """Write every list and detail page and every attachment of the TRS/TRS-2017 sources;
     returns the file count."""
     sources = [s for s in sources if s.family in ("trs", "trs2017")]
-    sandbox = Sandbox(SandboxConfig(tuple(sources), per_source, seed, None, None, epoch))
+    sandbox = Sandbox(SandboxConfig(tuple(sources), per_source, seed, None, None, epoch, churn))
     written = 0
 
     async def one(source: Source, path: str) -> bytes:

@@ -7,7 +7,10 @@ Always on (they are how real portals look, not faults):
 - layout variants of some district TRS portals: mangled labels ("[ 索号 ]", "[ 有性 ]") with
   blank values, `dl` pairs, `th`/`td` pairs, `span` pairs, GBK bytes with the charset only in a
   `<meta>` tag;
-- epochs: epoch 2 adds notices, edits some titles and withdraws some notices.
+- epochs: epoch 2 adds notices, edits some titles and withdraws some notices. By default
+  (the fault and crash tests) two notices a source and about 6 % edited, 5 % withdrawn; with a
+  `Churn` (`--new-fraction`, a benchmark's daily run) each epoch is one day that adds a share of
+  the portal at the top of its lists, dated that day, and edits and withdraws small shares.
 
 With `--faults realistic`:
 - 5xx: transient on a share of detail pages and on every second list page (the first attempt
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from harvesters.registry import Source
 
@@ -46,6 +50,29 @@ CHALLENGE_SOURCES = ("dazu", "bishan", "changshou")
 
 def _h(*parts: object) -> int:
     return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+@dataclass(frozen=True)
+class Churn:
+    """What one epoch (one day) changes on every portal, as shares of its first-epoch size.
+
+    New notices appear at the top of the lists dated the epoch's day; edits (a changed title)
+    and withdrawals fall on first-epoch notices, drawn per notice, and accumulate over epochs.
+    """
+
+    new: float = 0.01
+    edited: float = 0.001
+    withdrawn: float = 0.0002
+
+    def __post_init__(self) -> None:
+        for name in ("new", "edited", "withdrawn"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"churn {name} must be a share between 0 and 1, not {value}")
+
+
+#: A quiet day of a large portal: 1 % new notices, 0.1 % edited, 0.02 % withdrawn.
+DAILY = Churn()
 
 
 def variant(source: Source) -> str:
@@ -71,11 +98,20 @@ class Fault:
 
 
 class Plan:
-    def __init__(self, profile: str | None, epoch: int, source_ids: set[str]):
+    def __init__(
+        self,
+        profile: str | None,
+        epoch: int,
+        source_ids: set[str],
+        churn: Churn | None = None,
+        per_source: int = 20,
+    ):
         if profile not in (None, "", "none", *PROFILES):
             raise ValueError(f"unknown fault profile {profile!r} (known: {', '.join(PROFILES)})")
         self.on = profile == "realistic"
         self.epoch = max(1, epoch)
+        self.churn = churn
+        self.per_source = per_source
         self.robots_source = next((s for s in ROBOTS_SOURCES if s in source_ids), None)
         self.challenge_source = next((s for s in CHALLENGE_SOURCES if s in source_ids), None)
         if not self.on:
@@ -85,9 +121,29 @@ class Plan:
     def challenged(self, source: Source) -> bool:
         return source.id == self.challenge_source
 
+    @property
+    def new_per_epoch(self) -> int:
+        if self.churn is None:
+            return NEW_PER_EPOCH
+        return max(1, round(self.churn.new * self.per_source)) if self.churn.new else 0
+
     def extra(self, source: Source) -> int:
         """Notices added since epoch 1."""
-        return NEW_PER_EPOCH * (self.epoch - 1)
+        return self.new_per_epoch * (self.epoch - 1)
+
+    def added_on(self, n: int, last_day: date) -> date:
+        """The day notice `n` (added after epoch 1) appeared: with a churn, its epoch's day
+        (epoch e is `last_day` + e - 1 days); otherwise `last_day`."""
+        if self.churn is None or not self.new_per_epoch:
+            return last_day
+        epoch = 2 + (n - self.per_source) // self.new_per_epoch
+        return last_day + timedelta(days=epoch - 1)
+
+    def _drawn(self, kind: str, source: Source, n: int, share: float) -> bool:
+        """Notice n is hit by `kind` in one of the epochs so far (first-epoch notices only)."""
+        if n >= self.per_source or not share:
+            return False
+        return _h(kind, source.id, n) / 2**32 < share * (self.epoch - 1)
 
     def special_column(self, source: Source) -> bool:
         return self.on and source.family in ("trs", "trs2017")
@@ -131,10 +187,18 @@ class Plan:
 
     def withdrawn(self, source: Source, n: int) -> bool:
         """Withdrawn from epoch 2 on (never one the harvester could not read in epoch 1)."""
-        return self.epoch >= 2 and n % 19 == 8 and not self._failing(source, n)
+        if self.epoch < 2 or self._failing(source, n):
+            return False
+        if self.churn is not None:
+            return self._drawn("withdrawn", source, n, self.churn.withdrawn)
+        return n % 19 == 8
 
     def edited(self, source: Source, n: int) -> bool:
-        return self.epoch >= 2 and n % 17 == 3 and not self._failing(source, n)
+        if self.epoch < 2 or self._failing(source, n):
+            return False
+        if self.churn is not None:
+            return self._drawn("edited", source, n, self.churn.edited)
+        return n % 17 == 3
 
     def expect(self, source: Source, n: int, base: str) -> str:
         """What a faithful harvester ends with for notice n (`base`: published/quarantined)."""

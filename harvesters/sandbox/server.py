@@ -70,6 +70,7 @@ class SandboxConfig:
     faults: str | None = None
     scenario: Any = None
     epoch: int = 1
+    churn: Any = None  # faults.Churn: what each epoch after the first changes (None: the default)
 
 
 @dataclass
@@ -86,7 +87,9 @@ class Sandbox:
     def __init__(self, config: SandboxConfig):
         self.config = config
         self.sources = {s.id: s for s in config.sources}
-        self.plan = Plan(config.faults, config.epoch, set(self.sources))
+        self.plan = Plan(
+            config.faults, config.epoch, set(self.sources), config.churn, config.per_source
+        )
         self.attempts: dict[tuple, int] = {}
         self._live: dict[str, list[int]] = {}
         self._live_sets: dict[tuple[str, str], set[int]] = {}
@@ -98,8 +101,9 @@ class Sandbox:
     def notice(self, source: Source, n: int) -> Notice:
         per = self.config.per_source
         notice = make_notice(self.config.seed, source, n, per, self.config.scenario)
-        if n >= per:  # added after epoch 1: dated the newest day
-            notice = replace(notice, published=LAST_DAY, written=min(notice.written, LAST_DAY))
+        if n >= per:  # added after epoch 1: dated the newest day (with a churn, its epoch's)
+            day = self.plan.added_on(n, LAST_DAY)
+            notice = replace(notice, published=day, written=min(notice.written, day))
         if self.plan.edited(source, n) and notice.title:
             title = notice.title + "（修订）"
             notice = replace(notice, title=title, body=notice.body.replace(notice.title, title, 1))
@@ -403,9 +407,10 @@ def serve(
     ready_file: Path | None = None,
     epoch: int = 1,
     scenario: Any = None,
+    churn: Any = None,
 ) -> None:
     """Write the truth, then serve until interrupted; `ready_file` gets {"url", "served"}."""
-    config = SandboxConfig(tuple(sources), per_source, seed, faults, scenario, epoch)
+    config = SandboxConfig(tuple(sources), per_source, seed, faults, scenario, epoch, churn)
     sandbox = Sandbox(config)
     sock = bind(host, port)
     base_url = f"http://{host}:{sock.getsockname()[1]}"

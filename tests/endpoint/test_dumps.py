@@ -6,14 +6,17 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 import os
+import shutil
+import zlib
 
 import pyoxigraph as ox
 import pytest
 from ld_data import HOSTILE, NOTICE, RUN_ID, build
 
-from endpoint.dumps import latest, snapshots, write_dumps
-from endpoint.store import current_generation
+from endpoint.dumps import CSV_COLUMNS, latest, notice_rows, snapshots, write_dumps
+from endpoint.store import current_generation, publish
 from gongkai.config import DataDir
 from ontology.namespaces import BASE, graph_iri
 
@@ -129,3 +132,153 @@ def test_latest_and_pruning(tmp_path) -> None:
     assert latest(data) == "20250103T000000Z"
     with pytest.raises(ValueError):
         write_dumps(data, gen, "../evil", keep=2)
+
+
+# -- made from one read per graph: exact content, members, parallel, reuse ------------------------
+FORMATS = {
+    ".nt.gz": ox.RdfFormat.N_TRIPLES,
+    ".ttl.gz": ox.RdfFormat.TURTLE,
+    ".jsonld.gz": ox.RdfFormat.JSON_LD,
+    ".nq.gz": ox.RdfFormat.N_QUADS,
+    ".trig.gz": ox.RdfFormat.TRIG,
+}
+
+
+def _quads(path) -> set[str]:
+    fmt = next(f for suffix, f in FORMATS.items() if path.name.endswith(suffix))
+    return {str(q) for q in ox.parse(gzip.decompress(path.read_bytes()), format=fmt)}
+
+
+def _store_quads(generation, graph=None) -> set[str]:
+    store = ox.Store.read_only(str(generation))
+    try:
+        if graph is None:
+            return {str(q) for q in store}
+        return {str(q.triple) for q in store.quads_for_pattern(None, None, None, graph)}
+    finally:
+        del store
+
+
+def test_every_file_holds_exactly_the_store(dumped: DataDir) -> None:
+    folder, gen = dumped.dumps / RUN_ID, current_generation(dumped)
+    everything = _store_quads(gen)
+    assert any(q.startswith("_:") for q in everything)  # blank nodes (quality) are covered
+    for name in ("all.nq.gz", "all.trig.gz", "all.jsonld.gz"):
+        assert _quads(folder / name) == everything, name
+    for graph in ("yuzhong", "ontology", "reference", "quality", "provenance"):
+        expected = _store_quads(gen, ox.NamedNode(graph_iri(graph)))
+        for suffix in (".nt.gz", ".ttl.gz", ".jsonld.gz"):
+            triples = {
+                q.removesuffix(" <" + graph_iri(graph) + ">")
+                for q in _quads(folder / f"{graph}{suffix}")
+            }
+            assert triples == expected, graph + suffix
+
+
+def test_whole_files_are_members_of_the_graph_files(dumped: DataDir) -> None:
+    """all.trig.gz and all.jsonld.gz reuse the compressed bodies of the graph files."""
+    folder = dumped.dumps / RUN_ID
+    trig = (folder / "all.trig.gz").read_bytes()
+    ttl = (folder / "yuzhong.ttl.gz").read_bytes()
+    text = gzip.decompress(ttl).decode()
+    assert text.startswith("@prefix ") and "渝中区2024年第1期" in text
+    # The Turtle body (every member after the @prefix member) appears byte for byte in TriG.
+    d = zlib.decompressobj(31)
+    d.decompress(ttl)
+    body = ttl[len(ttl) - len(d.unused_data) :] if d.unused_data else b""
+    assert body and body in trig
+    jsonld = (folder / "yuzhong.jsonld.gz").read_bytes()
+    doc = json.loads(gzip.decompress(jsonld))
+    assert isinstance(doc, list) and {n["@id"] for n in doc} >= {NOTICE}
+    whole = json.loads(gzip.decompress((folder / "all.jsonld.gz").read_bytes()))
+    assert {g["@id"] for g in whole} >= {graph_iri("yuzhong"), graph_iri("quality")}
+
+
+def test_parallel_writes_the_same_bytes(tmp_path) -> None:
+    data = build(tmp_path, dumps=False)
+    gen = current_generation(data)
+    one = write_dumps(data, gen, "20250101T000000Z", workers=1)
+    sums_one = (one / "SHA256SUMS").read_text()
+    shutil.rmtree(one)
+    two = write_dumps(data, gen, "20250101T000000Z", workers=2)
+    sums_two = (two / "SHA256SUMS").read_text()
+    # gzip members are deterministic: every file is byte-identical (the catalogue has a time).
+    strip = lambda s: sorted(ln for ln in s.splitlines() if not ln.endswith("catalog.ttl"))  # noqa: E731
+    assert strip(sums_one) == strip(sums_two) and len(strip(sums_one)) == 19
+
+
+def test_unchanged_graphs_are_hard_linked(tmp_path) -> None:
+    data = build(tmp_path, dumps=False)
+    first = write_dumps(data, current_generation(data), "20250101T000000Z")
+    second = write_dumps(data, current_generation(data), "20250102T000000Z")
+    for name in ("yuzhong.nt.gz", "yuzhong.ttl.gz", "reference.jsonld.gz"):
+        assert (first / name).stat().st_ino == (second / name).stat().st_ino, name
+    assert (first / "all.nq.gz").read_bytes() == (second / "all.nq.gz").read_bytes()
+    # One notice more in yuzhong: its files are new, the others still linked.
+    extra = NOTICE + "-new"
+    more = tmp_path / "more.nt"
+    more.write_text(
+        (tmp_path / "in" / "yuzhong.nt").read_text(encoding="utf-8")
+        + f'<{extra}> <http://purl.org/dc/terms/title> "新的 \\"公告\\"\\n第二行\\\\" .\n'
+        + f"<{extra}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{BASE}def/gongkai#Notice> .\n",
+        encoding="utf-8",
+    )
+    gen = publish(data, {graph_iri("yuzhong"): more}, run_id="20250103T000000Z")
+    third = write_dumps(data, gen, "20250103T000000Z")
+    assert (third / "yuzhong.nt.gz").stat().st_ino != (second / "yuzhong.nt.gz").stat().st_ino
+    assert (third / "reference.ttl.gz").stat().st_ino == (second / "reference.ttl.gz").stat().st_ino
+    assert _quads(third / "all.nq.gz") == _store_quads(gen)
+    rows = list(csv.DictReader(io.StringIO((third / "notices.csv").read_text("utf-8-sig"))))
+    assert {r["title"] for r in rows if r["iri"] == extra} == {'新的 "公告"\n第二行\\'}
+    lines = (third / "SHA256SUMS").read_text().splitlines()
+    for line in lines:
+        digest, name = line.split("  ")
+        assert hashlib.sha256((third / name).read_bytes()).hexdigest() == digest
+
+
+def test_default_graph_and_unnamed_graphs_are_in_the_whole_files(tmp_path) -> None:
+    """Triples outside `graph/{name}` have no files of their own but are in all.*."""
+    data = build(tmp_path, dumps=False)
+    gen = current_generation(data)
+    store = ox.Store(str(gen))  # nobody reads this test generation: add to it directly
+    odd = ox.NamedNode("urn:example:not-a-graph-name")
+    s, p = ox.NamedNode("urn:example:s"), ox.NamedNode("urn:example:p")
+    store.add(ox.Quad(s, p, ox.Literal("默认图"), ox.DefaultGraph()))
+    store.add(ox.Quad(s, p, ox.Literal("tab\tand \\ slash"), odd))
+    store.flush()
+    del store
+    folder = write_dumps(data, gen, "20250101T000000Z", workers=2)
+    everything = _store_quads(gen)
+    for name in ("all.nq.gz", "all.trig.gz", "all.jsonld.gz"):
+        assert _quads(folder / name) == everything, name
+    assert not [p for p in folder.iterdir() if "not-a-graph" in p.name]
+
+
+def test_notice_rows_read_escaped_literals() -> None:
+    store = ox.Store()
+    g = ox.NamedNode(graph_iri("yuzhong"))
+    n = ox.NamedNode(NOTICE)
+    title = '引号" 反斜杠\\ 换行\n制表\t 😀 =1+1'
+    store.add(ox.Quad(n, ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"),
+                      ox.NamedNode(BASE + "def/gongkai#Notice"), g))  # fmt: skip
+    store.add(
+        ox.Quad(
+            n, ox.NamedNode("http://purl.org/dc/terms/title"), ox.Literal(title, language="zh"), g
+        )
+    )
+    store.add(
+        ox.Quad(
+            n, ox.NamedNode(BASE + "def/gongkai#area"), ox.NamedNode(BASE + "def/category/12"), g
+        )
+    )
+    store.add(
+        ox.Quad(
+            n, ox.NamedNode(BASE + "def/gongkai#area"), ox.NamedNode(BASE + "def/category/3"), g
+        )
+    )
+    other = ox.NamedNode(BASE + "id/agency/yuzhong")  # not a notice: no row
+    store.add(ox.Quad(other, ox.NamedNode("http://purl.org/dc/terms/title"), ox.Literal("x"), g))
+    rows = notice_rows(store.dump(None, ox.RdfFormat.N_TRIPLES, from_graph=g), BASE)
+    assert len(rows) == 1
+    row = dict(zip(CSV_COLUMNS, rows[0], strict=True))
+    assert row["iri"] == NOTICE and row["title"] == title and row["areas"] == "3;12"

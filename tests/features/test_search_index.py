@@ -24,7 +24,7 @@ from endpoint.search import (
     write_index,
 )
 from gongkai.config import DataDir
-from ontology.namespaces import notice_iri
+from ontology.namespaces import BASE, notice_iri
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +366,44 @@ def test_result_links_are_local_paths_that_dereference():
     iri = "https://gongkai.example.org/id/notice/czj/115_2021-00001"
     assert local_path(iri) == "/id/notice/czj/115_2021-00001"
     assert local_path("https://elsewhere.example/x") == "https://elsewhere.example/x"
+
+
+def _docs(path: Path) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT * FROM docs ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def test_parallel_build_writes_the_same_rows(data: DataDir, index: Path, tmp_path: Path) -> None:
+    one = build_index(data, RUN_ID, tmp_path / "one.sqlite", workers=1)
+    two = build_index(data, RUN_ID, tmp_path / "two.sqlite", workers=2)
+    assert _docs(one) == _docs(two) == _docs(index)
+    assert len(_docs(one)) == 4
+    assert not list(tmp_path.glob(".stage-*")) and not list(tmp_path.glob(".index-*"))
+    assert search(two, "保质期").total == 1 and search(two, "罚款").total == 1
+
+
+def test_areas_come_from_the_published_graph(tmp_path: Path) -> None:
+    """A published notice is filtered by the areas of its graph; an unpublished one (no line in
+    the graph: quarantined) is classified as the mapping would."""
+    data = write_run(tmp_path)
+    plain = {r[1]: r[5] for r in _docs(build_index(data, RUN_ID, tmp_path / "plain.sqlite"))}
+    published = notice_iri("scjgj", "11500000MB1502365L_2024-00012")
+    assert plain[published] != ",17,"
+    gk = BASE + "def/gongkai#"
+    graph = data.graph(RUN_ID, "scjgj")
+    graph.parent.mkdir(parents=True, exist_ok=True)
+    graph.write_text(
+        f"<{published}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{gk}Notice> .\n"
+        f"<{published}> <{gk}area> <{BASE}def/category/17> .\n"
+        f"<{published}#area-3> <{gk}area> <{BASE}def/category/3> .\n",  # not the notice's
+        encoding="utf-8",
+    )
+    areas = {r[1]: r[5] for r in _docs(build_index(data, RUN_ID, tmp_path / "graph.sqlite"))}
+    assert areas[published] == ",17,"
+    assert {k: v for k, v in areas.items() if k != published} == {
+        k: v for k, v in plain.items() if k != published
+    }
+    assert search(tmp_path / "graph.sqlite", "保质期", area=17).total == 1

@@ -2,7 +2,7 @@
 
 `cases/{name}.data.ttl` holds the notices; `cases/{name}.expected.ttl` a sh:ValidationReport with
 sh:conforms (no notice has a violation) and the exact set of results as (focus, path,
-severity, source shape). Adding a case is adding two files.
+severity, source shape). Adding a case is adding two files. Each runs under both engines.
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 
 from ontology.namespaces import GK
-from shapes.validate import Verdict, load_shapes, validate_batch
+from shapes.validate import ENGINE_ENV, ENGINES, Verdict, load_shapes, validate_batch
 
 CASES = Path(__file__).parent / "cases"
 NAMES = sorted(p.name.removesuffix(".data.ttl") for p in CASES.glob("*.data.ttl"))
 
 Result = tuple[str, str, str, str]
+
+
+@pytest.fixture(params=ENGINES, autouse=True)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs under both engines (tests/shapes/test_compiled_engine.py compares
+    them verdict for verdict)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return request.param
 
 
 def _results(report: Graph) -> set[Result]:
