@@ -13,6 +13,13 @@ processes and the tesseract/pdftoppm they start):
 
 The records each mode writes are compared with the first mode's: they must be identical.
 Results go to `bench/results/attachments-{start}.json`.
+
+    python -m bench attachments --synth 100000 --data-dir DIR
+
+writes such a crawl without crawling (the crawl of 100k does not finish on a busy 2-core
+machine): per source, the items the harvester would write (`bench.validate`'s, with their
+attachment links as the parsers keep them) and a WARC file holding each notice's page and
+each attachment as the sandbox serves it (`harvesters/sandbox/attachments.py`).
 """
 
 from __future__ import annotations
@@ -87,6 +94,61 @@ def run_mode(data: DataDir, run_id: str, mode: str, workers: int | None) -> dict
     }
 
 
+SYNTH_RUN = "20261126T000000Z"
+
+
+def _synth_source(root: str, source_id: str, per_source: int) -> int:
+    from scrapy.http import Request, Response
+
+    from harvesters.families.generic import is_attachment
+    from harvesters.registry import load_sources
+    from harvesters.sandbox import attachments as files
+    from harvesters.sandbox.generate import harvested_item, make_notice
+    from harvesters.sandbox.render import detail_page
+    from harvesters.warc import WarcFile
+
+    data = DataDir(Path(root))
+    source = next(s for s in load_sources() if s.id == source_id)
+    org = (source.short_name or source.name).split("/")[0]
+    warc = WarcFile(data.warc / source_id / f"{SYNTH_RUN}.warc.gz")
+    path = data.items(SYNTH_RUN, source_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(per_source):
+            notice = make_notice(2014, source, n, per_source)
+            base = f"https://{source.domains[0]}{source.live_path}{notice.month_dir}/"
+            url = base + notice.filename
+            page = detail_page(source, notice).encode()
+            warc.write(Request(url), Response(url, status=200, body=page), "detail")
+            links = [base + a for a in notice.attachments if is_attachment(base + a)]
+            item = harvested_item(notice, url, "2026-11-26T10:00:00+08:00")
+            out.write(json.dumps(item | {"doc_id": str(notice.doc_id), "attachments": links}))
+            out.write("\n")
+            kind = files.kind_of(notice.doc_id)
+            lines = tuple(files.attachment_lines(notice.title, org, notice.index_no))
+            for link in links:
+                body = files.attachment_bytes(kind, lines)
+                warc.write(Request(link), Response(link, status=200, body=body), "attachment")
+                count += 1
+    warc.close()
+    return count
+
+
+def synthesize(data: DataDir, notices: int, workers: int | None = None) -> int:
+    """A crawl's items and WARC files for `notices` sandbox notices; returns attachments."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from harvesters.registry import load_sources
+
+    sources = load_sources()
+    per_source = max(1, round(notices / len(sources)))
+    with ProcessPoolExecutor(workers or os.cpu_count()) as pool:
+        counts = pool.map(_synth_source, [str(data.root)] * len(sources),
+                          [s.id for s in sources], [per_source] * len(sources))  # fmt: skip
+        return sum(counts)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench attachments", description=__doc__)
     p.add_argument("--data-dir", type=Path, required=True)
@@ -94,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default="cold,warm", help="comma-separated: cold, warm, off")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--synth", type=int, default=None, help="write a crawl of N notices first")
     a = p.parse_args(argv)
     data = DataDir(a.data_dir)
+    if a.synth:
+        t = time.perf_counter()
+        n = synthesize(data, a.synth, a.workers)
+        print(f"synthesized {n} attachments in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     run_id = (
         a.run_id or sorted(p.name for p in data.runs.glob("*T*Z") if (p / "items").is_dir())[-1]
     )

@@ -454,6 +454,7 @@ def run_once(
     sampler: TreeSampler,
     stages: dict[str, Stage],
     prefix: str = "",
+    full: bool = False,
     **sandbox_kw: Any,
 ) -> tuple[str, dict]:
     """One `gongkai run --no-serve`, stage by stage; returns the run id and the results."""
@@ -466,7 +467,7 @@ def run_once(
         with pipeline.sandbox(data, per_source=per_source, **sandbox_kw) as sb:
             st.extra["sandbox_start_s"] = round(time.perf_counter() - t, 3)
             st.extra["served"] = sb.served
-            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url)
+            pipeline.harvest(data, run_id, sources, sandbox_url=sb.url, full=full)
     items = sum(1 for s in sources for _ in pipeline.read_jsonl(data.items(run_id, s.id)))
     pages, how = _pages(data, run_id, sources, items, per_source)
     crawl_wall = st.wall_s - st.extra["sandbox_start_s"]
@@ -701,15 +702,22 @@ def settle(data: DataDir, sources, per_source: int, sampler, report, port: int) 
     sandbox's 2.5 s download timeout fails some pages): the daily run must start from a
     complete harvest, or it measures yesterday's failures instead of today's 1 %."""
     out = []
-    while report["totals"].get("reported") and len(out) < 3:
+    while len(out) < 3 and (report["totals"].get("reported") or report["totals"]["unaccounted"]):
         scratch: dict[str, Stage] = {}
         w = time.perf_counter()
         prefix = f"settle{len(out) + 1}_"
-        _run_id, after = run_once(data, sources, per_source, sampler, scratch, prefix, port=port)
+        # a list page that failed hides its notices from an incremental walk: walk them all
+        full = bool(report["totals"]["unaccounted"])
+        _run_id, after = run_once(
+            data, sources, per_source, sampler, scratch, prefix, full=full, port=port
+        )
         out.append(
             {
+                "full": full,
                 "reported_before": report["totals"]["reported"],
+                "unaccounted_before": report["totals"]["unaccounted"],
                 "reported_after": after["totals"].get("reported"),
+                "unaccounted_after": after["totals"]["unaccounted"],
                 "wall_s": round(time.perf_counter() - w, 3),
             }
         )

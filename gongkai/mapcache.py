@@ -36,7 +36,7 @@ FINGERPRINT_PATHS = (
     "harvesters/sources",
 )
 FINGERPRINT_PACKAGES = ("pyshacl", "rdflib", "pyoxigraph", "lxml", "pyyaml")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -51,11 +51,11 @@ CREATE TABLE IF NOT EXISTS mapped (
     iri TEXT NOT NULL,
     conforms INTEGER NOT NULL,
     problems TEXT NOT NULL,    -- JSON list
-    ntriples TEXT NOT NULL,
+    ntriples BLOB NOT NULL,    -- UTF-8, written to the graph file as it is
     report_text TEXT,
     report_ttl TEXT,
-    annual_nt TEXT NOT NULL,   -- annual-report observations (published notices only)
-    annual_rows TEXT NOT NULL
+    annual_nt BLOB NOT NULL,   -- annual-report observations (published notices only)
+    annual_rows BLOB NOT NULL  -- and their CSV rows (JSON lines)
 ) WITHOUT ROWID;
 """
 
@@ -64,8 +64,10 @@ def line_digest(line: bytes) -> bytes:
     return hashlib.blake2b(line, digest_size=16).digest()
 
 
-def context_digest(*parts: Any) -> bytes:
-    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def context_digest(key: str, texts: Any, modified: str | None, first: str) -> bytes:
+    """Digest of what the stage adds to an item line: its key, attachment texts, times."""
+    extra = json.dumps(texts, ensure_ascii=False, sort_keys=True) if texts is not None else "-"
+    text = f"{key}\x1f{modified}\x1f{first}\x1f{extra}"
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
@@ -125,7 +127,7 @@ class MapCache:
         self.entries: dict[bytes, Entry] = {
             row[0]: Entry(
                 row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7], bool(row[8]),
-                tuple(json.loads(row[9])),
+                tuple(json.loads(row[9])) if row[9] != "[]" else (),
             )
             for row in self.db.execute(
                 "SELECT line, ctx, url, base_key, doc_id, version, needs_modified, iri,"
@@ -153,21 +155,30 @@ class MapCache:
     def get(self, line: bytes) -> Entry | None:
         return self.entries.get(line)
 
-    def texts(self, line: bytes) -> tuple[str, str | None, str | None, str, str]:
-        """(ntriples, report_text, report_ttl, annual_nt, annual_rows) of an entry."""
-        return self.db.execute(
-            "SELECT ntriples, report_text, report_ttl, annual_nt, annual_rows FROM mapped"
-            " WHERE line = ?",
-            (line,),
-        ).fetchone()
+    def texts(
+        self, lines: list[bytes]
+    ) -> dict[bytes, tuple[bytes, str | None, str | None, bytes, bytes]]:
+        """line → (ntriples, report_text, report_ttl, annual_nt, annual_rows), a few hundred
+        entries a query (one query per entry costs more than the rest of a reused item)."""
+        out = {}
+        for i in range(0, len(lines), 500):
+            part = lines[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                "SELECT line, ntriples, report_text, report_ttl, annual_nt, annual_rows"
+                f" FROM mapped WHERE line IN ({marks})",
+                part,
+            ):
+                out[row[0]] = row[1:]
+        return out
 
     def put(
         self,
         line: bytes,
         entry: Entry,
-        ntriples: str,
+        ntriples: bytes,
         report: tuple[str | None, str | None],
-        annual: tuple[str, str],
+        annual: tuple[bytes, bytes],
     ) -> None:
         self.entries[line] = entry
         self.db.execute(

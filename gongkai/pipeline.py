@@ -140,6 +140,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 # -- attachments -------------------------------------------------------------------------------
 def extract_attachments(
     data: DataDir, run_id: str, sources: Iterable[Source], *, workers: int | None = None
@@ -215,8 +222,8 @@ def map_validate_source(
     # reused entry; written once the mapped ones among them are validated (BATCH at a time).
     pending: list[tuple[bytes, Entry, str, bytes, dict[str, Any] | None, Any]] = []
     fresh = 0
-    reports: list[str] = []  # N-Triples of the annual reports' observations
-    report_rows: list[str] = []  # their figures, JSON lines for the CSV
+    reports: list[bytes] = []  # N-Triples of the annual reports' observations (UTF-8)
+    report_rows: list[bytes] = []  # their figures, JSON lines for the CSV
 
     def flush(graph) -> None:
         nonlocal fresh
@@ -226,20 +233,21 @@ def map_validate_source(
             from shapes.validate import validate_batch
 
             verdicts = validate_batch(batch)
+        stored = cache.texts([d for d, *_, m in pending if m is None]) if cache else {}
         for digest, entry, key, raw, item, mapped in pending:
             if mapped is None:  # reused
-                ntriples, report_text, report_ttl, annual_nt, annual_rows = cache.texts(digest)
+                ntriples, report_text, report_ttl, annual_nt, annual_rows = stored[digest]
                 conforms = entry.conforms
             else:
                 verdict = verdicts.get(mapped.iri)
                 conforms = verdict is None or verdict.conforms
-                ntriples = mapped.ntriples
+                ntriples = mapped.ntriples.encode()
                 report_text, report_ttl = (None, None) if conforms else (verdict.text, verdict.ttl)
                 nt_parts: list[str] = []
                 row_parts: list[str] = []
                 if conforms and item.get("body_html"):
                     annual_report(item, mapped.iri, source, nt_parts, row_parts)
-                annual_nt, annual_rows = "".join(nt_parts), "".join(row_parts)
+                annual_nt, annual_rows = "".join(nt_parts).encode(), "".join(row_parts).encode()
                 entry = replace(entry, conforms=conforms)
                 if cache is not None:
                     report = (report_text, report_ttl)
@@ -269,7 +277,7 @@ def map_validate_source(
         fresh = 0
 
     tmp = graph_path.with_name(graph_path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as graph:
+    with tmp.open("wb") as graph:  # bytes: reused N-Triples are stored encoded
         for raw in _lines(data.items(run_id, source.id)):
             result.items += 1
             digest = line_digest(raw)
@@ -325,8 +333,8 @@ def map_validate_source(
     kill_point("validate:after-graph")
     write_atomic(data.quarantined(source.id), "".join(q + "\n" for q in quarantine))
     nt, rows = annual_report_paths(data, run_id, source.id)
-    write_atomic(nt, "".join(reports))
-    write_atomic(rows, "".join(report_rows))
+    write_atomic_bytes(nt, b"".join(reports))
+    write_atomic_bytes(rows, b"".join(report_rows))
     if cache is not None:
         cache.close()
     return result
