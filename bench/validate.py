@@ -12,7 +12,8 @@ warnings included, not just the quarantined notices. Results go to bench/results
     python -m bench.validate --notices 1000000 --skip-naive   # peak memory at 1M
 
 The recorder that collects our results for the comparison runs inside the timed run (it
-costs ours a little); the naive side reads them from its report after the timed call.
+costs ours a little, and is off with --skip-naive); the naive side reads them from its
+report after the timed call.
 """
 
 from __future__ import annotations
@@ -139,8 +140,9 @@ def _results_of(ttl: str) -> list[Result]:
     return out
 
 
-def ours(root: str) -> None:
-    """Child process: the pipeline's map_validate; prints the quarantined IRIs and results."""
+def ours(root: str, record: bool) -> None:
+    """Child process: the pipeline's map_validate; prints the quarantined IRIs and, with
+    `record`, every result (collected by a wrapper in the workers, inside the timed run)."""
     import shapes.validate as V
     from gongkai.pipeline import map_validate
 
@@ -154,7 +156,8 @@ def ours(root: str) -> None:
                     out.write(json.dumps(_results_of(v.ttl)) + "\n")
         return verdicts
 
-    V.validate_batch = recording
+    if record:
+        V.validate_batch = recording
     data = DataDir(Path(root))
     sources = load_sources()
     map_validate(data, RUN, sources)
@@ -222,9 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=["compiled", "pyshacl"], default="compiled")
     p.add_argument("--child", choices=["ours", "naive"], help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
+    p.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.child:
-        (ours if a.child == "ours" else naive)(a.root)
+    if a.child == "ours":
+        ours(a.root, a.record)
+        return 0
+    if a.child == "naive":
+        naive(a.root)
         return 0
     started = time.strftime("%Y%m%dT%H%M%S")
     load_start = os.getloadavg()
@@ -237,16 +244,18 @@ def main(argv: list[str] | None = None) -> int:
             root = Path(tmp) / f"ours-{i}"
             (root / "runs" / RUN).mkdir(parents=True)
             os.symlink(Path(tmp) / "items" / "runs" / RUN / "items", root / "runs" / RUN / "items")
-            runs.append(run_measured(me + ["ours", "--root", str(root)], env))
+            record = [] if a.skip_naive else ["--record"]  # results only to compare
+            runs.append(run_measured(me + ["ours", "--root", str(root), *record], env))
         t_ours = statistics.median(r["wall_s"] for r in runs)
         cpu_ours = statistics.median(r["cpu_s"] for r in runs)
         m_ours = max(r["peak"] for r in runs)
         got = json.loads(runs[0]["out"])
         print(f"notices: {n}   engine: {a.engine}   load: {load_start[0]:.1f}")
+        recorded = "" if a.skip_naive else f", {len(got['results'])} results"
         print(
             f"ours:  {n / t_ours:8.0f} notices/s  ({t_ours:.1f} s wall, "
             f"{cpu_ours / n * 1e3:.3f} ms CPU/notice, peak {m_ours / 2**20:.0f} MiB, "
-            f"{len(got['quarantined'])} quarantined, {len(got['results'])} results)"
+            f"{len(got['quarantined'])} quarantined{recorded})"
         )
         result = {
             "started": started,
