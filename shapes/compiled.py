@@ -356,7 +356,7 @@ class _Sparql:
 
 
 class _Run:
-    """One batch being validated: the index, and the results found so far."""
+    """One batch being validated (the engine's SPARQL store serves the same batch)."""
 
     def __init__(self, engine: CompiledShapes, batch: Batch) -> None:
         self.engine = engine
@@ -417,7 +417,7 @@ class _Run:
         source_constraint: Node | None = None,
         messages: Iterable[Node] | None = None,
     ) -> None:
-        """Append (focus token, severity, pairs): the triples pySHACL's make_v_result writes."""
+        """Append (focus, severity, pairs): the triples pySHACL's make_v_result writes."""
         pairs = {
             (_TYPE, _RESULT),
             (_COMPONENT, component),
@@ -684,7 +684,8 @@ _UNSUPPORTED_TYPES = (
 
 
 class CompiledShapes:
-    """The shapes graph compiled for one process; `validate` runs it over a batch."""
+    """The shapes graph compiled for one process; `validate` runs it over a batch (one batch
+    at a time: the SPARQL store holds the current one)."""
 
     def __init__(self, shapes_graph: Graph, support: Iterable[tuple[Node, Node, Node]]) -> None:
         from pyshacl.constraints import ALL_CONSTRAINT_PARAMETERS
