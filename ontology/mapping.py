@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from harvesters.registry import Source
@@ -60,7 +61,15 @@ class MappedNotice:
 
 
 def _date(value: Any) -> str | None:
-    return value if isinstance(value, str) and _DATE_RE.match(value) else None
+    """A calendar date as xsd:date wants it; "2020-02-30" has the shape but is no date (an
+    ill-typed literal would reach the date comparisons of the shapes and fail the batch)."""
+    if not (isinstance(value, str) and _DATE_RE.match(value)):
+        return None
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
 
 
 def item_to_ntriples(

@@ -114,6 +114,30 @@ def test_an_unparsed_date_is_a_problem_not_a_triple():
     assert value(parsed(mapped.ntriples), "http://purl.org/dc/terms/issued") == []
 
 
+def test_an_impossible_calendar_date_is_a_problem_not_a_triple():
+    mapped = item_to_ntriples(dict(ITEM, published="2020-02-30"), "r", RESOLVER, SOURCE)
+    assert mapped.problems == ["published is not a date: 2020-02-30"]
+    assert value(parsed(mapped.ntriples), "http://purl.org/dc/terms/issued") == []
+
+
+def test_an_impossible_date_is_flagged_on_its_notice_and_does_not_fail_the_batch():
+    from shapes.validate import validate_batch
+
+    good = item_to_ntriples(ITEM, "r", RESOLVER, SOURCE)
+    bad = item_to_ntriples(
+        dict(ITEM, published="2020-02-30", index_no="11500112009338112H/2021-00022"),
+        "r",
+        RESOLVER,
+        SOURCE,
+    )
+    verdicts = validate_batch(good.ntriples + bad.ntriples)
+    assert set(verdicts) == {good.iri, bad.iri}
+    assert "dcterms:issued" not in verdicts[good.iri].text
+    assert (
+        "缺少发布日期 / No date issued (发布日期) | path: dcterms:issued" in verdicts[bad.iri].text
+    )
+
+
 def test_provenance_names_the_run():
     store = parsed(item_to_ntriples(ITEM, "20261126T000000Z", RESOLVER, SOURCE).ntriples)
     assert value(store, "http://www.w3.org/ns/prov#wasGeneratedBy") == [
