@@ -56,8 +56,22 @@ def _digest(data: DataDir, run_id: str) -> str:
 
 
 def run_mode(data: DataDir, run_id: str, mode: str, workers: int | None) -> dict[str, Any]:
+    import logging
+
     from gongkai import pipeline
     from harvesters.registry import load_sources
+
+    stats: dict[str, Any] = {}
+
+    class Stats(logging.Handler):  # the stage's summary line: files, distinct, cache hits…
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.msg.startswith("attachments of") and len(record.args or ()) == 2:
+                stats.update(record.args[1])  # type: ignore[index]
+
+    handler = Stats(logging.INFO)
+    logger = logging.getLogger("harvesters.attachments")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
     sources = [s for s in load_sources() if data.items(run_id, s.id).exists()]
     cache = getattr(data, "attachment_cache", None)
@@ -73,6 +87,7 @@ def run_mode(data: DataDir, run_id: str, mode: str, workers: int | None) -> dict
         counts = pipeline.extract_attachments(data, run_id, sources, workers=workers)
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu
     finally:
+        logger.removeHandler(handler)
         if before is None:
             os.environ.pop("GONGKAI_ATTACHMENT_CACHE", None)
         else:
@@ -89,6 +104,7 @@ def run_mode(data: DataDir, run_id: str, mode: str, workers: int | None) -> dict
         "records": records,
         "statuses": statuses,
         "cpu_ms_per_record": round(cpu * 1000 / max(records, 1), 3),
+        "stage_stats": stats,
         "loadavg": [round(x, 2) for x in load],
         "records_sha256": _digest(data, run_id),
     }
