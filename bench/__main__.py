@@ -34,6 +34,23 @@ def main(argv: list[str] | None = None) -> int:
         ra = rp.parse_args(argv[1:])
         print(json.dumps(restage(ra.data_dir, ra.run_id), indent=1))
         return 0
+    if argv and argv[0] == "daily":
+        from bench.pipeline import daily, summary
+        from harvesters.sandbox.faults import DAILY, Churn
+
+        dp = argparse.ArgumentParser(prog="python -m bench daily")
+        dp.add_argument("--data-dir", type=Path, required=True, help="a --keep data directory")
+        dp.add_argument("--notices", type=int, required=True, help="its first run's --notices")
+        dp.add_argument("--epoch", type=int, required=True, help="the day: last run's + 1")
+        dp.add_argument("--new-fraction", type=float, default=DAILY.new)
+        dp.add_argument("--edit-fraction", type=float, default=DAILY.edited)
+        dp.add_argument("--withdraw-fraction", type=float, default=DAILY.withdrawn)
+        da = dp.parse_args(argv[1:])
+        churn = Churn(da.new_fraction, da.edit_fraction, da.withdraw_fraction)
+        result, path = daily(da.data_dir, da.notices, da.epoch, churn)
+        print(summary({"incremental": result}, daily_only=True))
+        print(f"results: {path}")
+        return 0
     if argv and not argv[0].startswith("-") and argv[0] not in ("pipeline",):
         # Another benchmark of bench/ (harvest, endpoint, load, …) with its own main(argv).
         module = importlib.import_module(f"bench.{argv[0]}")

@@ -526,7 +526,7 @@ def run_once(
         k: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for k, (w, c) in parts.items()
     }
     st.extra["built"] = {
-        k: manifest[k] for k in ("built", "removed", "added", "replaced") if k in manifest
+        k: manifest[k] for k in ("built", "removed", "added", "replaced_whole") if k in manifest
     }
     st.extra |= {
         "generation": gen.name,
@@ -655,7 +655,14 @@ def run(
 
 
 def incremental(
-    data: DataDir, sources, per_source: int, sampler, stages, churn: Any = None, port: int = 0
+    data: DataDir,
+    sources,
+    per_source: int,
+    sampler,
+    stages,
+    churn: Any = None,
+    port: int = 0,
+    epoch: int = 2,
 ) -> dict[str, Any]:
     """The daily run: a second run over the same data directory with the sandbox one day later
     (`churn`, by default harvesters.sandbox.faults.DAILY: 1 % new notices at the top of the
@@ -668,7 +675,7 @@ def incremental(
     churn = churn or DAILY
     w = time.perf_counter()
     run_id, report = run_once(
-        data, sources, per_source, sampler, stages, "incr_", epoch=2, churn=churn, port=port
+        data, sources, per_source, sampler, stages, "incr_", epoch=epoch, churn=churn, port=port
     )
     wall = time.perf_counter() - w
     names = [k for k in stages if k.startswith("incr_")]
@@ -679,6 +686,8 @@ def incremental(
     cpu = sum(stages[k].cpu_s for k in names)
     return {
         "measured": True,
+        "epoch": epoch,
+        "loadavg_end": _loadavg(),
         "churn": {"new": churn.new, "edited": churn.edited, "withdrawn": churn.withdrawn},
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
@@ -695,6 +704,36 @@ def incremental(
         "extrapolated_1m_cpu_s": round(cpu * 1_000_000 / n),
         "goal_1m_s": GOALS["incremental_1m_s"],
     }
+
+
+def daily(
+    data_root: Path, notices: int, epoch: int, churn: Any = None, out_dir: Path = RESULTS
+) -> tuple[dict[str, Any], Path]:
+    """One more day over a kept data directory (`python -m bench --keep`'s): the sandbox at
+    `epoch` (one more than the last run's), on the port its notices' URLs name."""
+    from urllib.parse import urlsplit
+
+    data = DataDir(Path(data_root))
+    sources = load_sources()
+    per_source = max(1, round(notices / len(sources)))
+    last = sorted(p for p in data.runs.glob("*T*Z") if (p / "items").is_dir())[-1]
+    first_item = next(pipeline.read_jsonl(next(iter(sorted((last / "items").glob("*.jsonl"))))))
+    port = urlsplit(first_item["url"]).port or 0
+    sampler = TreeSampler()
+    sampler.start()
+    stages: dict[str, Stage] = {}
+    started = datetime.now(UTC)
+    load = _loadavg()
+    try:
+        result = incremental(data, sources, per_source, sampler, stages, churn, port, epoch)
+    finally:
+        sampler.stop()
+    result |= {"data_dir": str(data.root), "notices": len(sources) * per_source}
+    result["loadavg_start"] = load
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"daily-{started:%Y%m%dT%H%M%SZ}-{result['notices']}.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return result, path
 
 
 def settle(data: DataDir, sources, per_source: int, sampler, report, port: int) -> list:

@@ -22,9 +22,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 import traceback
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import pyoxigraph
 from pyoxigraph import NamedNode, RdfFormat, Store
 
 from gongkai.config import DataDir
-from gongkai.faults import kill_point
+from gongkai.faults import die_with_parent, kill_point
 
 CURRENT = "CURRENT"
 MANIFEST = "MANIFEST.json"
@@ -265,6 +267,9 @@ INPUTS = "inputs"
 DELTA_MAX_SHARE = 0.5
 #: Larger files are replaced whole rather than compared in memory.
 DELTA_MAX_FILE_BYTES = 1 << 30
+#: Processes comparing files, and the total size from which they are worth starting.
+PLAN_PROCESSES = min(2, os.cpu_count() or 1)
+PLAN_PARALLEL_MIN_BYTES = 64 << 20
 #: N-Quads bytes of added lines per `bulk_load` call (a call costs ~0.1 s whatever its size).
 ADD_CHUNK_BYTES = 64 << 20
 
@@ -337,32 +342,58 @@ def _as_nquads(line: bytes, tail: bytes) -> bytes:
     return text[:-1].rstrip() + tail
 
 
+def _delta_of(job: tuple[str, Path, Path]) -> tuple[str, tuple[set[bytes], set[bytes]] | None]:
+    iri, old, new = job
+    return iri, _delta(old, new)
+
+
 def _plan_delta(
     previous: Path, graphs: Mapping[str, Path], old: Mapping[str, int]
 ) -> dict[str, tuple] | None:
     """Per graph to publish: ("same",), ("delta", removed, added) or ("replace",); None when
-    that would touch more than DELTA_MAX_SHARE of the store (a fresh build is cheaper)."""
+    that would touch more than DELTA_MAX_SHARE of the store (a fresh build is cheaper).
+    The files are compared in PLAN_PROCESSES processes when they are large (reading and
+    splitting them is most of a daily publish)."""
     inputs = _previous_inputs(previous)
     budget = DELTA_MAX_SHARE * max(sum(old.values()), 1)
     cost = 0
     plan: dict[str, tuple] = {}
+    jobs: list[tuple[str, Path, Path]] = []
     for iri, path in graphs.items():
         prev = inputs.get(iri)
         nt = _rdf_format(path) == RdfFormat.N_TRIPLES
-        delta = None
         if prev is not None and nt and _same_file(prev, path):
             plan[iri] = ("same",)
-            continue
-        if prev is not None and nt:
-            delta = _delta(prev, path)
-        if delta is None:
+        elif prev is not None and nt:
+            plan[iri] = ("delta",)  # filled in below, in this order
+            jobs.append((iri, prev, path))
+        else:
             plan[iri] = ("replace",)
             cost += old.get(iri, 0) + path.stat().st_size // 100  # ~100+ bytes a triple
-        else:
-            plan[iri] = ("delta", *delta)
-            cost += len(delta[0]) + len(delta[1])
-        if cost > budget:
-            return None
+    if cost > budget:
+        return None
+    jobs.sort(key=lambda j: -(j[1].stat().st_size + j[2].stat().st_size))  # largest first
+    size = sum(j[1].stat().st_size + j[2].stat().st_size for j in jobs)
+    pool = None
+    if PLAN_PROCESSES > 1 and len(jobs) > 1 and size >= PLAN_PARALLEL_MIN_BYTES:
+        # the workers die with this process (a killed publish leaves none behind)
+        pool = ProcessPoolExecutor(
+            PLAN_PROCESSES, initializer=die_with_parent, initargs=(signal.SIGKILL,)
+        )
+    try:
+        results = pool.map(_delta_of, jobs) if pool is not None else map(_delta_of, jobs)
+        for iri, delta in results:
+            if delta is None:
+                plan[iri] = ("replace",)
+                cost += old.get(iri, 0) + graphs[iri].stat().st_size // 100
+            else:
+                plan[iri] = ("delta", *delta)
+                cost += len(delta[0]) + len(delta[1])
+            if cost > budget:
+                return None
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return plan
 
 
@@ -507,7 +538,7 @@ def _build(
         steps = list(plan.values())
         how["removed"] = sum(len(s[1]) for s in steps if s[0] == "delta")
         how["added"] = sum(len(s[2]) for s in steps if s[0] == "delta")
-        how["replaced"] = sorted(iri for iri, s in plan.items() if s[0] == "replace")
+        how["replaced_whole"] = sorted(iri for iri, s in plan.items() if s[0] == "replace")
     return dict(sorted(counts.items())), inputs, how
 
 

@@ -90,7 +90,7 @@ def test_a_small_change_is_applied_as_a_delta_and_equals_a_fresh_build(day1, tmp
     manifest = st.read_manifest(gen)
     assert manifest["built"] == "delta"
     assert manifest["removed"] == 30 + 1 + 5 and manifest["added"] == 30 + 1
-    assert manifest["replaced"] == sorted([BNODES, NEW])  # blank nodes; no earlier file
+    assert manifest["replaced_whole"] == sorted([BNODES, NEW])  # blank nodes; no earlier file
     expected, counts = fresh_quads(tmp_path, day2)
     assert quads(gen) == expected
     assert st.graph_counts(gen) == counts and GONE not in counts
@@ -106,7 +106,7 @@ def test_an_input_rewritten_in_place_is_replaced_whole(day1, tmp_path) -> None:
         f.write("".join(line(i, "rewritten") for i in range(40)))
     gen = st.publish(data, {SMALL: graphs[SMALL]}, run_id="d2")
     manifest = st.read_manifest(gen)
-    assert manifest["built"] == "delta" and manifest["replaced"] == [SMALL]
+    assert manifest["built"] == "delta" and manifest["replaced_whole"] == [SMALL]
     expected, counts = fresh_quads(tmp_path, graphs)
     assert quads(gen) == expected and st.graph_counts(gen) == counts
 
