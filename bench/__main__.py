@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(restage(ra.data_dir, ra.run_id), indent=1))
         return 0
     if argv and argv[0] == "daily":
-        from bench.pipeline import daily, summary
+        from bench.pipeline import daily, daily_lines
         from harvesters.sandbox.faults import DAILY, Churn
 
         dp = argparse.ArgumentParser(prog="python -m bench daily")
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         da = dp.parse_args(argv[1:])
         churn = Churn(da.new_fraction, da.edit_fraction, da.withdraw_fraction)
         result, path = daily(da.data_dir, da.notices, da.epoch, churn)
-        print(summary({"incremental": result}, daily_only=True))
+        print("\n".join(daily_lines(result)))
         print(f"results: {path}")
         return 0
     if argv and not argv[0].startswith("-") and argv[0] not in ("pipeline",):

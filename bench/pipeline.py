@@ -836,6 +836,36 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def daily_lines(inc: dict[str, Any]) -> list[str]:
+    """The daily run's figures, one line per stage, and its estimate at 1M."""
+    lines: list[str] = []
+    c, h = inc["churn"], inc["harvested"]
+    lines.append(
+        f"daily run (sandbox one day later: {c['new']:.2%} new, {c['edited']:.2%} edited, "
+        f"{c['withdrawn']:.2%} withdrawn; harvested {h['new']} new, {h['changed']} changed, "
+        f"{h['withdrawn']} withdrawn, {inc['pages']} pages): {inc['wall_s']:.1f} s wall, "
+        f"{inc['cpu_s']:.1f} s CPU; {inc['reused']} of {inc['items']} items reused"
+    )
+    for name, st in inc["stages"].items():
+        extra = ""
+        if name == "publish":
+            built = st.get("built", {})
+            extra = f"  {built}  parts {st.get('parts')}"
+        lines.append(
+            f"  daily {name + ':':14s}{st['wall_s']:8.1f} s  ({st['cpu_s']:.1f} s CPU){extra}"
+        )
+    for name, st in (inc.get("before") or {}).items():
+        lines.append(
+            f"  before (same harvest) {name}: {st['wall_s']:.1f} s wall, {st['cpu_s']:.1f} s "
+            f"CPU = {st['cpu_ratio_before_over_now']}x the daily run's CPU"
+        )
+    lines.append(
+        f"  daily run at 1M, linear estimate: {inc['extrapolated_1m_s']} s wall, "
+        f"{inc['extrapolated_1m_cpu_s']} s CPU (goal {inc['goal_1m_s']} s)"
+    )
+    return lines
+
+
 def summary(r: dict[str, Any]) -> str:
     s = r["stages"]
     h, m, p = s["harvest"], s["map_validate"], s["publish"]
@@ -880,30 +910,7 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(f"ratio {k}: {v}")
     inc = r.get("incremental")
     if inc and inc.get("measured"):
-        c, h = inc["churn"], inc["harvested"]
-        lines.append(
-            f"daily run (sandbox one day later: {c['new']:.2%} new, {c['edited']:.2%} edited, "
-            f"{c['withdrawn']:.2%} withdrawn; harvested {h['new']} new, {h['changed']} changed, "
-            f"{h['withdrawn']} withdrawn, {inc['pages']} pages): {inc['wall_s']:.1f} s wall, "
-            f"{inc['cpu_s']:.1f} s CPU; {inc['reused']} of {inc['items']} items reused"
-        )
-        for name, st in inc["stages"].items():
-            extra = ""
-            if name == "publish":
-                built = st.get("built", {})
-                extra = f"  {built}  parts {st.get('parts')}"
-            lines.append(
-                f"  daily {name + ':':14s}{st['wall_s']:8.1f} s  ({st['cpu_s']:.1f} s CPU){extra}"
-            )
-        for name, st in (inc.get("before") or {}).items():
-            lines.append(
-                f"  before (same harvest) {name}: {st['wall_s']:.1f} s wall, {st['cpu_s']:.1f} s "
-                f"CPU = {st['cpu_ratio_before_over_now']}x the daily run's CPU"
-            )
-        lines.append(
-            f"  daily run at 1M, linear estimate: {inc['extrapolated_1m_s']} s wall, "
-            f"{inc['extrapolated_1m_cpu_s']} s CPU (goal {inc['goal_1m_s']} s)"
-        )
+        lines += daily_lines(inc)
     elif inc:
         lines.append(f"incremental: {inc}")
     lines.append(f"goals: {r.get('goals')}")
