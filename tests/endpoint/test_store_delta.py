@@ -119,9 +119,7 @@ def test_a_large_change_builds_fresh(day1, tmp_path) -> None:
     expected, counts = fresh_quads(tmp_path, graphs)
     assert quads(gen) == expected and st.graph_counts(gen) == counts
     # kept graphs came from their recorded files: the next small change is a delta again
-    gen = st.publish(
-        data, {BIG: write(big, [line(i, "allnew") for i in range(2999)])}, run_id="d3"
-    )
+    gen = st.publish(data, {BIG: write(big, [line(i, "allnew") for i in range(2999)])}, run_id="d3")
     assert st.read_manifest(gen)["built"] == "delta"
     assert quads(gen) == fresh_quads(tmp_path / "again", graphs)[0]
 
