@@ -99,5 +99,6 @@ SANDBOX_OVERRIDES = {
     "RETRY_BACKOFF_MAX": 0.5,
     # small, so the sandbox's slow pages (4 s) time out quickly and the tests stay fast
     "DOWNLOAD_TIMEOUT": 2.5,
-    "CLOSESPIDER_TIMEOUT": 600,
+    # the live budget: at 1M notices a sandbox source is ~12k pages, beyond any shorter cap
+    "CLOSESPIDER_TIMEOUT": 4 * 3600,
 }
