@@ -189,12 +189,11 @@ def _make_notice(seed: int, source: Source, n: int, per_source: int) -> Notice:
     )
 
 
-def truth_record(notice: Notice, url: str) -> dict[str, Any]:
-    """One line of truth.jsonl: the URL and the fields a faithful harvester must read."""
+def _page_fields(notice: Notice, url: str) -> dict[str, Any]:
+    """What a notice's page shows: the fields a faithful harvester must read."""
     return {
         "url": url,
         "source": notice.source,
-        "doc_id": str(notice.doc_id),
         "title": notice.title,
         "index_no": notice.index_no,
         "doc_no": notice.doc_no,
@@ -205,33 +204,22 @@ def truth_record(notice: Notice, url: str) -> dict[str, Any]:
         "genre": notice.genre,
         "validity": notice.validity,
         "keywords": notice.keywords,
-        "area": notice.area,
-        "expect": notice.expect,
     }
+
+
+def truth_record(notice: Notice, url: str) -> dict[str, Any]:
+    """One line of truth.jsonl: the URL and the fields a faithful harvester must read."""
+    fields = _page_fields(notice, url)
+    head = {"url": fields.pop("url"), "source": fields.pop("source"), "doc_id": str(notice.doc_id)}
+    return head | fields | {"area": notice.area, "expect": notice.expect}
 
 
 def harvested_item(notice: Notice, url: str, fetched_at: str) -> dict[str, Any]:
     """The item a faithful harvester reads from the notice's page (benchmarks skip the crawl)."""
     from gongkai.items import normalise_item
 
-    return normalise_item(
-        {
-            "url": url,
-            "source": notice.source,
-            "title": notice.title,
-            "index_no": notice.index_no,
-            "doc_no": notice.doc_no,
-            "publisher": notice.publisher,
-            "written": notice.written.isoformat(),
-            "published": notice.published.isoformat(),
-            "topic": notice.topic,
-            "genre": notice.genre,
-            "validity": notice.validity,
-            "keywords": notice.keywords,
-            "body_text": notice.body,
-            "fetched_at": fetched_at,
-        }
-    )
+    fields = _page_fields(notice, url) | {"body_text": notice.body, "fetched_at": fetched_at}
+    return normalise_item(fields)
 
 
 def notices(seed: int, source: Source, per_source: int) -> Iterator[Notice]:
