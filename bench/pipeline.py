@@ -21,6 +21,7 @@ chart beside it (bench/chart.py).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import json
@@ -35,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -213,6 +216,51 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(data: DataDir, timeout: float = 300) -> Iterator[str]:
+    """`gongkai serve` on a free loopback port, yielded once its SPARQL endpoint has answered
+    a query over the published generation; stopped on exit."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "gongkai.cli", "serve", "--data-dir", str(data.root)]
+    proc = subprocess.Popen(
+        [*cmd, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    query = urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gongkai serve exited with status {proc.returncode}")
+            try:
+                req = urllib.request.Request(
+                    f"{url}/sparql?{query}", headers={"Accept": "application/sparql-results+json"}
+                )
+                with urllib.request.urlopen(req, timeout=10) as answer:
+                    if json.load(answer).get("boolean") is True:
+                        break
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gongkai serve did not answer within {timeout} s")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _to_serving(serve: Stage, start: float) -> float:
+    """Seconds from the run's start until the endpoint answered (the goals' finish line)."""
+    return round(serve.extra.pop("serving_at") - start, 3)
 
 
 def _loadavg() -> list[float]:
@@ -538,17 +586,22 @@ def run_once(
         "store_bytes": _du(gen, skip=("inputs",)),
     }
     st.extra["_graphs"] = {k: str(v) for k, v in timing["graphs"].items()}
-    # What `gongkai run` does after publishing, before it serves: dumps, search index.
-    if hasattr(pipeline, "dump"):
-        with stage(sampler, prefix + "dumps", stages):
-            pipeline.dump(data)
-    try:
-        from endpoint.search import build_index
-    except ImportError:
-        build_index = None
-    if build_index is not None:
-        with stage(sampler, prefix + "search_index", stages):
-            build_index(data, run_id)
+    # What `gongkai run` does after publishing: serve (the endpoint answers a query), and
+    # meanwhile write the dumps and the search index (each switches in atomically when done).
+    with contextlib.ExitStack() as server:
+        with stage(sampler, prefix + "serve", stages) as st:
+            st.extra["url"] = server.enter_context(serving(data))
+        st.extra["serving_at"] = time.perf_counter()
+        if hasattr(pipeline, "dump"):
+            with stage(sampler, prefix + "dumps", stages):
+                pipeline.dump(data)
+        try:
+            from endpoint.search import build_index
+        except ImportError:
+            build_index = None
+        if build_index is not None:
+            with stage(sampler, prefix + "search_index", stages):
+                build_index(data, run_id)
     report = pipeline.account(data, run_id, results)
     return run_id, report
 
@@ -601,6 +654,7 @@ def run(
         w = time.perf_counter()
         run_id, report = run_once(data, sources, per_source, sampler, stages, port=port)
         end_to_end = time.perf_counter() - w
+        result["to_serving_s"] = _to_serving(stages["serve"], w)
         result["end_to_end_s"] = round(end_to_end, 3)
         result["end_to_end_cpu_s"] = round(sum(s.cpu_s for s in stages.values()), 3)
         result["stage_order"] = list(stages)
@@ -678,6 +732,7 @@ def incremental(
         data, sources, per_source, sampler, stages, "incr_", epoch=epoch, churn=churn, port=port
     )
     wall = time.perf_counter() - w
+    to_serving = _to_serving(stages["incr_serve"], w)
     names = [k for k in stages if k.startswith("incr_")]
     baseline = daily_baseline(data, run_id, sources, sampler, stages)
     health = [json.loads(p.read_text()) for p in (data.run(run_id) / "health").glob("*.json")]
@@ -689,6 +744,7 @@ def incremental(
         "epoch": epoch,
         "loadavg_end": _loadavg(),
         "churn": {"new": churn.new, "edited": churn.edited, "withdrawn": churn.withdrawn},
+        "to_serving_s": to_serving,
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "stages": {k.removeprefix("incr_"): stages[k].as_dict() for k in names},
@@ -701,6 +757,7 @@ def incremental(
         # Every stage of a daily run reads or writes something of every notice (the carried-over
         # items, the graph files, the dumps), and 1 % of N is new: linear in N is the estimate.
         "extrapolated_1m_s": round(wall * 1_000_000 / n),
+        "extrapolated_1m_to_serving_s": round(to_serving * 1_000_000 / n),
         "extrapolated_1m_cpu_s": round(cpu * 1_000_000 / n),
         "goal_1m_s": GOALS["incremental_1m_s"],
     }
@@ -821,12 +878,13 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
     n = r["notices"]
     out: dict[str, Any] = {"peak_rss_ok": r["peak_rss_bytes"] < GOALS["peak_rss_bytes"]}
     # Linear extrapolation of the measured end-to-end time (an estimate, labelled as such).
-    out["extrapolated_100k_s"] = round(r["end_to_end_s"] * 100_000 / n)
-    out["extrapolated_1m_s"] = round(r["end_to_end_s"] * 1_000_000 / n)
+    # The goals' finish line is a serving endpoint; the dumps and the search index follow it.
+    out["extrapolated_100k_s"] = round(r["to_serving_s"] * 100_000 / n)
+    out["extrapolated_1m_s"] = round(r["to_serving_s"] * 1_000_000 / n)
     if n >= 100_000 * 0.99 and n <= 100_000 * 1.01:
-        out["full_100k_ok"] = r["end_to_end_s"] < GOALS["full_100k_s"]
+        out["full_100k_ok"] = r["to_serving_s"] < GOALS["full_100k_s"]
     if n >= 1_000_000 * 0.99:
-        out["full_1m_ok"] = r["end_to_end_s"] < GOALS["full_1m_s"]
+        out["full_1m_ok"] = r["to_serving_s"] < GOALS["full_1m_s"]
     for key in ("publish_store_vs_bulk_load", "publish_store_vs_bulk_load_named"):
         ratio = r.get("ratios", {}).get(key)
         if ratio is not None:
@@ -843,7 +901,8 @@ def daily_lines(inc: dict[str, Any]) -> list[str]:
     lines.append(
         f"daily run (sandbox one day later: {c['new']:.2%} new, {c['edited']:.2%} edited, "
         f"{c['withdrawn']:.2%} withdrawn; harvested {h['new']} new, {h['changed']} changed, "
-        f"{h['withdrawn']} withdrawn, {inc['pages']} pages): {inc['wall_s']:.1f} s wall, "
+        f"{h['withdrawn']} withdrawn, {inc['pages']} pages): serving after "
+        f"{inc['to_serving_s']:.1f} s, all stages {inc['wall_s']:.1f} s wall, "
         f"{inc['cpu_s']:.1f} s CPU; {inc['reused']} of {inc['items']} items reused"
     )
     for name, st in inc["stages"].items():
@@ -860,7 +919,8 @@ def daily_lines(inc: dict[str, Any]) -> list[str]:
             f"CPU = {st['cpu_ratio_before_over_now']}x the daily run's CPU"
         )
     lines.append(
-        f"  daily run at 1M, linear estimate: {inc['extrapolated_1m_s']} s wall, "
+        f"  daily run at 1M, linear estimate: serving after "
+        f"{inc['extrapolated_1m_to_serving_s']} s, all stages {inc['extrapolated_1m_s']} s wall, "
         f"{inc['extrapolated_1m_cpu_s']} s CPU (goal {inc['goal_1m_s']} s)"
     )
     return lines
@@ -871,7 +931,8 @@ def summary(r: dict[str, Any]) -> str:
     h, m, p = s["harvest"], s["map_validate"], s["publish"]
     lines = [
         f"notices: {r['notices']} ({r['sources']} sources × {r['per_source']}), "
-        f"end to end {r['end_to_end_s']:.1f} s wall, {r['end_to_end_cpu_s']:.1f} s CPU, "
+        f"serving after {r['to_serving_s']:.1f} s, "
+        f"all stages {r['end_to_end_s']:.1f} s wall, {r['end_to_end_cpu_s']:.1f} s CPU, "
         f"peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB, load {r['machine']['loadavg_start']}",
         f"harvest:      {h['wall_s']:8.1f} s  {h['pages_per_s']:8.1f} pages/s  "
         f"{h['cpu_ms_per_page']:.2f} ms CPU/page  ({h['pages']} pages, CPU {h['cpu_by_process']})",

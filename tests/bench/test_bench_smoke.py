@@ -26,6 +26,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
     r = json.loads(path.read_text(encoding="utf-8"))
     assert r["notices"] == 170 and r["per_source"] == 2
     assert r["end_to_end_s"] > 0 and r["peak_rss_bytes"] > 0
+    # the endpoint answered before the dumps and the search index were written
+    assert 0 < r["to_serving_s"] < r["end_to_end_s"]
+    assert r["stages"]["serve"]["url"].startswith("http://127.0.0.1:")
     h, m, p = (r["stages"][k] for k in ("harvest", "map_validate", "publish"))
     for st in (h, m, p):
         assert st["wall_s"] > 0 and st["cpu_s"] > 0 and st["peak_rss_bytes"] > 0
