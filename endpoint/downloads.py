@@ -6,6 +6,10 @@
   `/downloads/catalog.jsonld`: the DCAT catalogue of the latest snapshot.
 - `/downloads/{run_id}/{file}` and `/downloads/latest/{file}`: the files, streamed.
 
+While `gongkai run` is still dumping the generation it serves (endpoint/building.py), the page
+says so above the previous snapshot (or instead of "nothing dumped yet"), and the catalogue and
+`latest/` files, when there is no snapshot at all, are a 503 with `Retry-After`.
+
 Path traversal is impossible by construction: the run id must match `^\\d{8}T\\d{6}Z$` (or be
 `latest`, resolved through the symlink to such a name), and the file name must be one of the
 names listed in that snapshot directory; no request text is ever joined to a path unchecked.
@@ -21,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from endpoint import sparql
+from endpoint import building, sparql
 from endpoint.dumps import LATEST, RUN_ID_RE, latest, media_type_of, snapshots
 from endpoint.linked_data import html, not_found
 from gongkai.config import DataDir
@@ -39,6 +43,20 @@ def _resolve_run(data: DataDir, run: str) -> str | None:
     if run == LATEST:
         return latest(data)
     return run if RUN_ID_RE.match(run) and run in snapshots(data) else None
+
+
+def _preparing(data: DataDir, shown: str | None) -> building.Building | None:
+    """The dumps being built of a newer run than the snapshot `shown` (None: no snapshot)."""
+    found = building.read(data, building.DUMPS)
+    return found if found is not None and found.run_id != shown else None
+
+
+def _being_prepared(found: building.Building, what: str) -> Response:
+    response = sparql.error_response(
+        503, f"{what} of {found.about()} are being prepared since {found.since}; try again later"
+    )
+    response.headers["Retry-After"] = building.RETRY_AFTER
+    return response
 
 
 def _listing(data: DataDir, run_id: str) -> list[dict]:
@@ -120,6 +138,7 @@ def _page(request: Request, data: DataDir, run_id: str | None, *, is_latest: boo
         by_graph=sorted(by_graph.items()),
         snapshots=snapshots(data),
         latest_run=latest(data),
+        preparing=_preparing(data, run_id) if is_latest else None,
         human_size=human_size,
     )
 
@@ -129,6 +148,8 @@ async def file_route(request: Request) -> Response:
     run, name = request.path_params["run"], request.path_params["name"]
     run_id = _resolve_run(data, run)
     if run_id is None:
+        if run == LATEST and (found := _preparing(data, None)) is not None:
+            return _being_prepared(found, "the downloads")
         return not_found(request, f"/downloads/{run}/{name}")
     folder = data.dumps / run_id
     try:
@@ -174,6 +195,8 @@ async def catalog_route(request: Request) -> Response:
         return not_found(request, request.url.path)
     path = _catalog_path(data)
     if path is None:
+        if (found := _preparing(data, None)) is not None:
+            return _being_prepared(found, "the catalogue and downloads")
         return not_found(request, "the catalogue (nothing has been dumped yet: run `gongkai dump`)")
     if ext is None:
         media_type = sparql.negotiate(_CATALOG_FORMATS, request.headers.get("accept"))

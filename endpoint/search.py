@@ -6,7 +6,8 @@ substring of three or more characters is found without segmentation. Shorter ter
 two characters, e.g. 税, 罚款) have no trigram: a second FTS5 table indexes every character and
 every pair of adjacent characters of each notice as tokens, so they are index look-ups too.
 
-Layout (one file, `{data}/search/index.sqlite`, rebuilt per publish and swapped atomically):
+Layout (one file, `{data}/search/index.sqlite`, rebuilt per publish and swapped atomically;
+while `gongkai run` builds a new one in the background, the routes say so, see `_preparing`):
 - `docs`: one row per notice, rowid in publication order (oldest first), with the text
   (title, body, attachment text) and the filter columns (source, agency IRI, division code,
   areas as ",2,14,", published ISO date); an index on `published` turns a date range into a
@@ -59,6 +60,7 @@ from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
+from endpoint import building
 from gongkai.config import DataDir, base_uri
 from gongkai.items import read_jsonl
 
@@ -714,6 +716,36 @@ def index_path(data: DataDir) -> Path:
     return data.root / "search" / "index.sqlite"
 
 
+def index_run_id(path: Path) -> str | None:
+    """The run an index was built from (its `meta`), None if it cannot be read."""
+    try:
+        con = connect(path)
+        try:
+            found = con.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return found[0] if found else None
+
+
+def _preparing(data: DataDir, path: Path) -> dict[str, Any] | None:
+    """The index `gongkai run` is building in the background (endpoint/building.py), with the
+    run of the index answering meanwhile (None: no index yet); None when nothing is pending."""
+    found = building.read(data, building.SEARCH)
+    if found is None:
+        return None
+    current = index_run_id(path) if path.exists() else None
+    if current == found.run_id:  # switched in, the marker not updated yet
+        return None
+    return {
+        "run_id": found.run_id,
+        "generation": found.generation,
+        "since": found.since,
+        "index_run_id": current,
+    }
+
+
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -758,32 +790,50 @@ def routes(data: DataDir) -> list[Any]:
 
     env = _environment()
 
-    async def run(request) -> tuple[dict[str, Any], SearchResult | None, str | None, int]:
+    async def run(request) -> tuple[dict[str, Any], SearchResult | None, str | None, int, Any]:
+        path = index_path(data)
+        preparing = _preparing(data, path)
         try:
             params = _params(request)
         except SearchInputError as exc:
-            return {}, None, str(exc), 400
-        path = index_path(data)
+            return {}, None, str(exc), 400, preparing
         if not path.exists():
-            return params, None, "the search index has not been built yet", 503
+            if preparing is not None:
+                error = (
+                    f"the search index of run {preparing['run_id']} (store generation"
+                    f" {preparing['generation']}) is being prepared since {preparing['since']};"
+                    " try again later"
+                )
+                return params, None, error, 503, preparing
+            return params, None, "the search index has not been built yet", 503, None
         try:
             res = await run_in_threadpool(search, path, **params)
         except SearchInputError as exc:
-            return params, None, str(exc), 400
-        return params, res, None, 200
+            return params, None, str(exc), 400, preparing
+        return params, res, None, 200, preparing
+
+    def headers(status: int, preparing: Any) -> dict[str, str]:
+        return {"Retry-After": building.RETRY_AFTER} if status == 503 and preparing else {}
 
     async def search_json(request):
-        params, res, error, status = await run(request)
+        params, res, error, status, preparing = await run(request)
+        extra = {"preparing": preparing} if preparing else {}
         if res is None:
-            return JSONResponse({"error": error}, status_code=status)
-        return JSONResponse(res.to_json())
+            body = {"error": error, **extra}
+            return JSONResponse(body, status_code=status, headers=headers(status, preparing))
+        return JSONResponse(res.to_json() | extra)
 
     async def search_html(request):
-        params, res, error, status = await run(request)
+        params, res, error, status, preparing = await run(request)
         html = env.get_template(TEMPLATE.name).render(
-            params=params, result=res, error=error, count_limit=COUNT_LIMIT, local=local_path
+            params=params,
+            result=res,
+            error=error,
+            preparing=preparing,
+            count_limit=COUNT_LIMIT,
+            local=local_path,
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html, status_code=status, headers=headers(status, preparing))
 
     return [
         Route("/search", search_html, methods=["GET", "HEAD"]),

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
+from endpoint import building
 from gongkai.config import DataDir, data_dir
 
 
@@ -96,25 +102,185 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = pipeline.map_validate(data, run_id, sources)
     _done(t)
     t = _stage("publish")
-    pipeline.publish(data, run_id, results, sources)
+    generation = pipeline.publish(data, run_id, results, sources)
     _done(t)
-    t = _stage("dumps")
-    pipeline.dump(data)
-    _done(t)
-    t = _stage("search index")
-    _build_search_index(data, run_id)
-    _done(t)
+    if args.no_serve:
+        t = _stage("dumps")
+        pipeline.dump(data)
+        _done(t)
+        t = _stage("search index")
+        _build_search_index(data, run_id)
+        _done(t)
+        return _account(data, run_id, results)
+    # Serve the new generation now; its dumps and search index follow (docs/architecture.md).
+    build = BackgroundBuild(data, run_id, generation).start()
+    print("· dumps, search index: in the background, serving meanwhile", file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    status, served = 0, None
+    try:
+        status = _account(data, run_id, results)
+        served = cmd_serve(args)
+    except _Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # a second SIGTERM kills; the stages follow
+        build.stop()
+    if served is None:  # SIGTERM: die of it, as uvicorn makes `gongkai serve` do
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.raise_signal(signal.SIGTERM)
+        return 128 + signal.SIGTERM  # when the previous handler returns
+    return status or served or (1 if build.failed else 0)
+
+
+def _account(data: DataDir, run_id: str, results: dict) -> int:
+    """Print the run's summary lines (and its FAILED marker): 1 if the run is no success."""
+    from gongkai import pipeline
+
     report = pipeline.account(data, run_id, results)
     for sid, row in report["sources"].items():
         print(pipeline.summary_line(sid, row))
-    print(pipeline.summary_line("total", report["totals"]))
+    print(pipeline.summary_line("total", report["totals"]), flush=True)
     problems = run_problems(report, results)
     if problems:  # never a plain success: one marker line, non-zero exit (docs/reliability.md)
         print(f"gongkai: run {run_id} FAILED: {'; '.join(problems)}", file=sys.stderr)
-    status = 1 if problems else 0
-    if not args.no_serve:
-        return cmd_serve(args)
-    return status
+    return 1 if problems else 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM while `gongkai run` serves: unwind, so the background build is stopped."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Uvicorn shuts down gracefully on SIGTERM, then raises it again: with this handler."""
+    raise _Terminated
+
+
+class BackgroundBuild:
+    """The dumps, then the search index, of a just-published generation, each in a process of
+    its own while this one serves (no GIL shared with the server; niced). A thread here only
+    waits for them and keeps the marker (endpoint/building.py) that tells the pages what is
+    still pending. Both stages write aside and switch in atomically, so stopping one midway
+    leaves the previous files served and nothing half-written visible."""
+
+    STAGES = ((building.DUMPS, "dumps"), (building.SEARCH, "search index"))
+    STOP_TIMEOUT = 10.0  # seconds a stopped stage has to clean up before it is killed
+
+    def __init__(self, data: DataDir, run_id: str, generation: Path) -> None:
+        self.data, self.run_id, self.generation = data, run_id, Path(generation)
+        self.failed: list[str] = []
+        self._pending = [key for key, _ in self.STAGES]
+        self._since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._thread = threading.Thread(target=self._run, name="gongkai-build", daemon=True)
+
+    def _mark(self) -> None:
+        if self._pending:
+            marker = building.Building(
+                run_id=self.run_id,
+                generation=self.generation.name,
+                since=self._since,
+                pid=os.getpid(),
+                pending=tuple(self._pending),
+            )
+            building.write(self.data, marker)
+        else:
+            building.clear(self.data)
+
+    def start(self) -> BackgroundBuild:
+        self._mark()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads
+        for key, label in self.STAGES:
+            with self._lock:
+                if self._stopping:
+                    return
+                args = (str(self.data.root), key, self.run_id, str(self.generation))
+                self._proc = spawn.Process(target=_build_stage, args=args, name=f"gongkai-{key}")
+                started = time.monotonic()
+                self._proc.start()
+            self._proc.join()
+            with self._lock:
+                if self._stopping:
+                    return
+                code = self._proc.exitcode
+                if code == 0:
+                    print(
+                        f"· {label} done in {time.monotonic() - started:.1f} s (background)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                else:
+                    self.failed.append(label)
+                    print(
+                        f"gongkai: run {self.run_id}: the {label} failed (exit {code})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                self._pending.remove(key)
+                self._mark()
+
+    def wait(self) -> bool:
+        """Block until the stages are done; true if all succeeded."""
+        self._thread.join()
+        return not self.failed
+
+    def stop(self) -> None:
+        """Stop the stage running (SIGTERM: it removes what it wrote aside; killed if it takes
+        longer than STOP_TIMEOUT), start no other, and remove the marker."""
+        with self._lock:
+            self._stopping = True
+            proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            proc.join(self.STOP_TIMEOUT)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        self._thread.join()
+        if self._pending:
+            left = " and ".join(label for key, label in self.STAGES if key in self._pending)
+            print(
+                f"gongkai: run {self.run_id}: stopped before writing the {left}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._pending.clear()
+        self._mark()
+
+
+def _build_stage(root: str, stage: str, run_id: str, generation: str) -> None:
+    """One background stage, in a spawned process (`BackgroundBuild`)."""
+    from gongkai import pipeline
+    from gongkai.faults import die_with_parent
+
+    os.setpgrp()  # the terminal's Ctrl-C goes to the server, which stops us itself
+    signal.signal(signal.SIGTERM, _stop_stage)
+    die_with_parent(signal.SIGTERM)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # the endpoint comes first
+    data = DataDir(Path(root))
+    try:
+        if stage == building.DUMPS:
+            pipeline.dump(data, Path(generation))
+        else:
+            _build_search_index(data, run_id)
+    except (pipeline.PipelineError, OSError) as exc:
+        print(f"gongkai: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _stop_stage(signum: int, frame: object) -> None:
+    """SIGTERM: kill the stage's pool processes (a pool waits for its running tasks on the way
+    out) and unwind, so the stage removes the files it was writing aside."""
+    for child in multiprocessing.active_children():
+        child.kill()
+    raise SystemExit(128 + signum)
 
 
 def _print_attachments(counts: dict[str, dict[str, int]]) -> None:

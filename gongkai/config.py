@@ -90,6 +90,11 @@ class DataDir:
         return self.root / "dumps"
 
     @property
+    def building(self) -> Path:
+        """What `gongkai run` is still building while it serves (endpoint/building.py)."""
+        return self.root / "building.json"
+
+    @property
     def attachment_cache(self) -> Path:
         """Extracted attachment text by sha256 of the file (SQLite), shared by every run."""
         return self.root / "cache" / "attachments.sqlite"

@@ -11,6 +11,7 @@ import pytest
 from ld_data import RUN_ID, build
 from starlette.testclient import TestClient
 
+from endpoint import building
 from endpoint.server import create_app
 from gongkai.config import DataDir
 
@@ -100,3 +101,86 @@ def test_without_dumps(tmp_path) -> None:
         r = c.get("/downloads")
         assert r.status_code == 200 and "gongkai dump" in r.text
         assert c.get("/downloads/catalog.ttl").status_code == 404
+
+
+# -- while `gongkai run` is still dumping the generation it serves (endpoint/building.py) -----
+NEW_RUN = "20250302T020000Z"
+
+
+def _mark(data: DataDir, run_id: str = NEW_RUN, pending: tuple[str, ...] = ("dumps",)) -> None:
+    building.write(
+        data,
+        building.Building(run_id, "gen-000002", "2025-03-02T02:10:00Z", os.getpid(), pending),
+    )
+
+
+@pytest.fixture
+def first_run(tmp_path) -> Iterator[tuple[DataDir, TestClient]]:
+    """A first run from empty: published, not dumped yet, the dumps being built."""
+    data = build(tmp_path, dumps=False)
+    _mark(data)
+    with TestClient(create_app(data, workers=1), follow_redirects=False) as c:
+        yield data, c
+
+
+def test_page_says_the_first_dumps_are_being_prepared(first_run) -> None:
+    _, c = first_run
+    r = c.get("/downloads")
+    assert r.status_code == 200
+    assert f"The downloads of harvest run <code>{NEW_RUN}</code>" in r.text
+    assert "2025-03-02T02:10:00Z" in r.text
+    assert "Nothing has been dumped yet" not in r.text
+
+
+def test_catalog_being_prepared_is_503_with_retry_after(first_run) -> None:
+    _, c = first_run
+    r = c.get("/downloads/catalog.ttl")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == building.RETRY_AFTER
+    assert f"of run {NEW_RUN} (store generation gen-000002) are being prepared" in r.text
+
+
+def test_latest_file_being_prepared_is_503(first_run) -> None:
+    _, c = first_run
+    r = c.get("/downloads/latest/notices.csv")
+    assert r.status_code == 503
+    assert NEW_RUN in r.text
+
+
+def test_page_lists_the_previous_snapshot_while_the_new_one_is_prepared(
+    dl: TestClient, dl_data: DataDir
+) -> None:
+    _mark(dl_data)
+    try:
+        body = dl.get("/downloads").text
+    finally:
+        building.clear(dl_data)
+    assert f"run <code>{NEW_RUN}</code>" in body
+    assert "the files below are those of the\nprevious snapshot" in body
+    assert 'href="/downloads/latest/yuzhong.nt.gz"' in body
+    assert dl.get("/downloads/catalog.ttl").status_code == 200
+
+
+def test_marker_of_the_snapshot_already_switched_in_is_not_shown(
+    dl: TestClient, dl_data: DataDir
+) -> None:
+    _mark(dl_data, run_id=RUN_ID)
+    try:
+        body = dl.get("/downloads").text
+    finally:
+        building.clear(dl_data)
+    assert "being prepared" not in body
+
+
+def test_marker_of_a_dead_process_is_ignored(tmp_path) -> None:
+    data = DataDir(tmp_path)
+    no_such_pid = 2**22 + 1  # above Linux's PID_MAX_LIMIT
+    building.write(data, building.Building(NEW_RUN, "gen-000002", "t", no_such_pid, ("dumps",)))
+    assert building.read(data, building.DUMPS) is None
+
+
+def test_marker_names_what_is_pending(tmp_path) -> None:
+    data = DataDir(tmp_path)
+    _mark(data, pending=("search",))
+    assert building.read(data, building.DUMPS) is None
+    assert building.read(data, building.SEARCH).run_id == NEW_RUN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 from pathlib import Path
@@ -11,6 +12,7 @@ from feature_data import RUN_ID, write_run
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from endpoint import building
 from endpoint.search import (
     MARK_END,
     MARK_START,
@@ -407,3 +409,66 @@ def test_areas_come_from_the_published_graph(tmp_path: Path) -> None:
         k: v for k, v in plain.items() if k != published
     }
     assert search(tmp_path / "graph.sqlite", "保质期", area=17).total == 1
+
+
+# -- while `gongkai run` builds the index of the generation it serves (endpoint/building.py) --
+NEW_RUN = "20250302T000000Z"
+
+
+def _mark(data: DataDir) -> None:
+    building.write(
+        data,
+        building.Building(NEW_RUN, "gen-000002", "2025-03-02T00:10:00Z", os.getpid(), ("search",)),
+    )
+
+
+def test_search_json_says_the_first_index_is_being_prepared(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    _mark(data)
+    c = TestClient(Starlette(routes=routes(data)))
+    r = c.get("/search.json", params={"q": "行政处罚"})
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == building.RETRY_AFTER
+    body = r.json()
+    assert f"the search index of run {NEW_RUN}" in body["error"]
+    assert body["preparing"] == {
+        "run_id": NEW_RUN,
+        "generation": "gen-000002",
+        "since": "2025-03-02T00:10:00Z",
+        "index_run_id": None,
+    }
+
+
+def test_search_page_says_the_first_index_is_being_prepared(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    _mark(data)
+    r = TestClient(Starlette(routes=routes(data))).get("/search", params={"q": "行政处罚"})
+    assert r.status_code == 503
+    assert f"the search index of run {NEW_RUN} (store generation gen-000002)" in r.text
+
+
+def test_previous_index_answers_and_says_a_new_one_is_prepared(
+    data: DataDir, index: Path, client: TestClient
+) -> None:
+    _mark(data)
+    try:
+        api = client.get("/search.json", params={"q": "中标结果"})
+        page = client.get("/search", params={"q": "中标结果"})
+    finally:
+        building.clear(data)
+    assert api.status_code == 200 and api.json()["total"] == 1
+    assert api.json()["preparing"]["index_run_id"] == RUN_ID
+    assert "retry-after" not in api.headers
+    assert page.status_code == 200
+    assert f"these results come from the previous index (run {RUN_ID})" in page.text
+
+
+def test_marker_of_the_index_already_switched_in_is_not_shown(
+    data: DataDir, index: Path, client: TestClient
+) -> None:
+    building.write(data, building.Building(RUN_ID, "gen-000001", "t", os.getpid(), ("search",)))
+    try:
+        body = client.get("/search.json", params={"q": "中标结果"}).json()
+    finally:
+        building.clear(data)
+    assert "preparing" not in body
