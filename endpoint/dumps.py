@@ -575,12 +575,17 @@ def write_dumps(
     data.dumps.mkdir(parents=True, exist_ok=True)
     target = data.dumps / run_id
     work = data.dumps / f".{run_id}.{os.getpid()}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / _PARTS).mkdir(parents=True)
     created = datetime.now(UTC).isoformat(timespec="seconds")
     lay = _layout(base, _prefixes(base))
     previous = latest(data) or next(iter(snapshots(data)), None)
+    # work folders of dumps that died (killed, power lost): nobody else will remove them
+    for stale in data.dumps.glob(".*.partial") if Path("/proc/self").exists() else ():
+        pid = stale.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     try:
+        (work / _PARTS).mkdir(parents=True)
         manifest = read_manifest(generation)
         counts = {k: int(v) for k, v in manifest.get("graphs", {}).items()}
         store = ox.Store.read_only(str(generation))

@@ -134,6 +134,18 @@ def test_latest_and_pruning(tmp_path) -> None:
         write_dumps(data, gen, "../evil", keep=2)
 
 
+def test_work_folders_of_dead_writers_are_removed(tmp_path) -> None:
+    data = build(tmp_path, dumps=False)
+    data.dumps.mkdir(parents=True, exist_ok=True)
+    dead = data.dumps / ".20250101T000000Z.999999999.partial"  # no such process
+    alive = data.dumps / f".20250101T000000Z.{os.getppid()}.partial"  # a live writer's
+    for folder in (dead, alive):
+        (folder / "parts").mkdir(parents=True)
+    write_dumps(data, current_generation(data), "20250102T000000Z", keep=2)
+    assert not dead.exists()
+    assert (alive / "parts").is_dir()
+
+
 # -- made from one read per graph: exact content, members, parallel, reuse ------------------------
 FORMATS = {
     ".nt.gz": ox.RdfFormat.N_TRIPLES,
