@@ -19,7 +19,9 @@ How each kind is read (chosen for being well kept and packaged in Debian):
 - PDF: `pypdf`; a PDF with less than `SCANNED_CHARS_PER_PAGE` characters of text per page is a
   scan: its first `OCR_MAX_PAGES` pages are rasterised to 1-bit pictures with `pdftoppm` (poppler-utils) at
   `OCR_DPI` and read by `tesseract` (tesseract-ocr + tesseract-ocr-chi-sim);
-- DOCX: `python-docx` (paragraphs, then table cells); XLSX: `openpyxl` (values, not formulas);
+- DOCX: the body's paragraphs, then table cells, as `python-docx` reads them (word/document.xml
+  read with lxml, python-docx for the unusual); XLSX: the cached values as `openpyxl` reads them
+  (its cell parser over lxml, its whole reader for the unusual);
 - legacy .doc: `antiword`; legacy .xls: `xls2csv` (catdoc) — Debian packages; without them
   the record says `unsupported` and which tool is missing;
 - PNG, JPEG, GIF, TIFF, BMP: `tesseract`.
@@ -55,6 +57,7 @@ import io
 import json
 import logging
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -92,7 +95,7 @@ TOOL_TIMEOUT = 60
 KIND = "attachment"  # the request kind in the spider's meta and the WARC records
 #: Bump when what an extractor returns for the same bytes changes: cached results of an
 #: older version are then not used.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2  # 2: DOCX and XLSX read without building the whole document
 #: Pages per tesseract process, and files per OCR batch (a work unit of the pool).
 OCR_BATCH_PAGES = 40
 OCR_BATCH_FILES = 16
@@ -282,40 +285,362 @@ def _pdf(body: bytes) -> Extracted | _OCR:
     return _OCR("pdf", count)
 
 
+class _Unusual(Exception):
+    """A file the fast OOXML readers leave to python-docx or openpyxl, whose text they match."""
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+_PR = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_DOCX_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+_OFFICE_DOCUMENT = (
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+)
+#: Run content as python-docx's `Run.text` gives it (w:t and w:br are handled apart).
+_RUN_CHARS = {f"{_W}tab": "\t", f"{_W}ptab": "\t", f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-"}
+
+
+@functools.cache
+def _docx_parser() -> Any:
+    from lxml import etree
+
+    return etree.XMLParser(remove_blank_text=True, resolve_entities=False)
+
+
+def _docx_xml(data: bytes) -> Any:
+    """Parsed as python-docx parses (same tree, same text): no entities, no huge trees."""
+    from lxml import etree
+
+    return etree.fromstring(data, _docx_parser())
+
+
 def _docx(body: bytes) -> Extracted:
+    """Word text; python-docx builds styles, numbering, headers… to give it: word/document.xml
+    alone is read (~30× less CPU), python-docx only for what the fast reader leaves to it."""
+    try:
+        parts = _docx_parts(body)
+    except Exception as exc:  # unusual or broken: python-docx reads it, or says why it cannot
+        log.debug("docx left to python-docx: %s: %s", type(exc).__name__, exc)
+        parts = _python_docx_parts(body)
+    return Extracted("ok", "docx", None, "docx", _tidy("\n".join(parts)))
+
+
+def _python_docx_parts(body: bytes) -> list[str]:
+    """The body's paragraphs, then each table's rows (the reference `_docx_parts` matches)."""
     import docx
 
     document = docx.Document(io.BytesIO(body))
     parts = [p.text for p in document.paragraphs]
     for table in document.tables:
-        for row in table.rows:
-            cells: list[str] = []
-            for cell in row.cells:  # merged cells repeat: keep each text once per row
-                if not cells or cells[-1] != cell.text:
-                    cells.append(cell.text)
-            parts.append("\t".join(cells))
-    return Extracted("ok", "docx", None, "docx", _tidy("\n".join(parts)))
+        parts += [_row_text(cell.text for cell in row.cells) for row in table.rows]
+    return parts
+
+
+def _row_text(cells: Iterable[str]) -> str:
+    """Merged cells repeat: each text once per row."""
+    kept: list[str] = []
+    for text in cells:
+        if not kept or kept[-1] != text:
+            kept.append(text)
+    return "\t".join(kept)
+
+
+def _docx_parts(body: bytes) -> list[str]:
+    """`_python_docx_parts` from word/document.xml: the same elements (only the body's own
+    w:p and w:tbl, a paragraph's own runs and hyperlinks' runs) read the same way."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        types = _docx_xml(archive.read("[Content_Types].xml"))
+        overrides = {
+            o.get("PartName").lower(): o.get("ContentType")
+            for o in types.iterfind(f"{_CT}Override")
+        }
+        defaults = {
+            d.get("Extension").lower(): d.get("ContentType")
+            for d in types.iterfind(f"{_CT}Default")
+        }
+        rels = _docx_xml(archive.read("_rels/.rels")).findall(f"{_PR}Relationship")
+        main = [r for r in rels if r.get("Type") == _OFFICE_DOCUMENT]
+        if (
+            overrides.get("/word/document.xml", defaults.get("xml")) != _DOCX_MAIN
+            or len({r.get("Id") for r in rels}) != len(rels)
+            or len(main) != 1
+            or main[0].get("TargetMode", "Internal") != "Internal"
+            or posixpath.normpath(posixpath.join("/", main[0].get("Target")))
+            != "/word/document.xml"
+        ):
+            raise _Unusual("main document part elsewhere than word/document.xml")
+        root = _docx_xml(archive.read("word/document.xml"))
+    if root.tag != f"{_W}document" or (body_el := root.find(f"{_W}body")) is None:
+        raise _Unusual("no w:document/w:body")
+    parts = [_paragraph_text(p) for p in body_el.iterfind(f"{_W}p")]
+    for table in body_el.iterfind(f"{_W}tbl"):
+        rows = table.findall(f"{_W}tr")
+        done: dict[Any, list[str]] = {}  # each w:tc's texts, for the merges continuing below
+        for i, tr in enumerate(rows):
+            texts: list[str] = []
+            for tc in tr.iterfind(f"{_W}tc"):
+                done[tc] = _tc_texts(rows, i, tc, done)
+                texts += done[tc]
+            parts.append(_row_text(texts))
+    return parts
+
+
+def _paragraph_text(p: Any) -> str:
+    texts: list[str] = []
+    for child in p:
+        if child.tag == f"{_W}r":
+            _run_text(child, texts)
+        elif child.tag == f"{_W}hyperlink":
+            for run in child.iterchildren(f"{_W}r"):
+                _run_text(run, texts)
+    return "".join(texts)
+
+
+def _run_text(run: Any, texts: list[str]) -> None:
+    for e in run:
+        if e.tag == f"{_W}t":
+            texts.append(e.text or "")
+        elif e.tag == f"{_W}br":  # a line break; a page or column break is no text
+            texts.append("\n" if e.get(f"{_W}type", "textWrapping") == "textWrapping" else "")
+        elif e.tag in _RUN_CHARS:
+            texts.append(_RUN_CHARS[e.tag])
+
+
+def _tc_texts(rows: list[Any], i: int, tc: Any, done: dict[Any, list[str]]) -> list[str]:
+    """A cell's text once per grid column it spans; a vertical merge's continuation is what
+    the cell above it at the same grid offset gave (python-docx's `_Row.cells`)."""
+    props = tc.find(f"{_W}tcPr")
+    merge = None if props is None else props.find(f"{_W}vMerge")
+    if merge is None or merge.get(f"{_W}val", "continue") != "continue":
+        return [_cell_text(tc)] * _grid_span(tc)
+    if i == 0:
+        raise _Unusual("vertical merge continues from no row")
+    siblings = tc.itersiblings(f"{_W}tc", preceding=True)
+    offset = _grid_before(rows[i]) + sum(_grid_span(t) for t in siblings)
+    return done[_tc_at(rows[i - 1], offset)]
+
+
+def _tc_at(tr: Any, offset: int) -> Any:
+    remaining = offset - _grid_before(tr)
+    for tc in tr.iterfind(f"{_W}tc"):
+        if remaining < 0:
+            break
+        if remaining == 0:
+            return tc
+        remaining -= _grid_span(tc)
+    raise _Unusual(f"no cell above at grid offset {offset}")
+
+
+def _cell_text(tc: Any) -> str:
+    return "\n".join(_paragraph_text(p) for p in tc.iterfind(f"{_W}p"))
+
+
+def _grid_span(tc: Any) -> int:
+    props = tc.find(f"{_W}tcPr")
+    span = None if props is None else props.find(f"{_W}gridSpan")
+    return 1 if span is None else int(span.get(f"{_W}val"))
+
+
+def _grid_before(tr: Any) -> int:
+    props = tr.find(f"{_W}trPr")
+    before = None if props is None else props.find(f"{_W}gridBefore")
+    return 0 if before is None else int(before.get(f"{_W}val"))
+
+
+_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_SHEET_STATES = (None, "none", "visible", "hidden", "veryHidden")
 
 
 def _xlsx(body: bytes) -> Extracted:
+    """Excel values by sheet; openpyxl builds a whole workbook (styles, properties…) first:
+    the sheets are read with its cell parser only (~5× less CPU), openpyxl for the rest."""
+    try:
+        text = _sheets_text(_xlsx_sheets(body))
+    except Exception as exc:  # unusual or broken: openpyxl reads it, or says why it cannot
+        log.debug("xlsx left to openpyxl: %s: %s", type(exc).__name__, exc)
+        text = _openpyxl_text(body)
+    return Extracted("ok", "xlsx", None, "xlsx", text)
+
+
+def _openpyxl_text(body: bytes) -> str:
+    """openpyxl's read-only workbook, cached values (the reference `_xlsx_sheets` matches)."""
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(body), read_only=True, data_only=True)
-    parts: list[str] = []
-    size = 0
     try:
-        for sheet in book.worksheets:
-            parts.append(f"# {sheet.title}")
-            for row in sheet.iter_rows(values_only=True):
-                line = "\t".join("" if v is None else str(v) for v in row).rstrip("\t")
-                if line:
-                    parts.append(line)
-                    size += len(line)
-                if size > MAX_TEXT_CHARS:
-                    break
+        return _sheets_text((s.title, s.iter_rows(values_only=True)) for s in book.worksheets)
     finally:
         book.close()
-    return Extracted("ok", "xlsx", None, "xlsx", "\n".join(parts))
+
+
+def _sheets_text(sheets: Iterable[tuple[str, Iterable[Iterable[Any]]]]) -> str:
+    parts: list[str] = []
+    size = 0
+    for title, rows in sheets:
+        parts.append(f"# {title}")
+        for row in rows:
+            line = "\t".join("" if v is None else str(v) for v in row).rstrip("\t")
+            if line:
+                parts.append(line)
+                size += len(line)
+            if size > MAX_TEXT_CHARS:
+                break
+    return "\n".join(parts)
+
+
+def _xlsx_sheets(body: bytes) -> Iterator[tuple[str, Iterator[list[Any]]]]:
+    """openpyxl's `book.worksheets` (titles, rows of values) as `_openpyxl_text` reads them,
+    without its Workbook: the same parts found the same way, the same date styles. Where
+    openpyxl's own reading would be costly, its rules are followed on the lxml tree."""
+    from openpyxl.packaging.relationship import get_dependents, get_rels_path
+    from openpyxl.reader.strings import read_string_table
+    from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
+    from openpyxl.xml.constants import REL_NS, SHARED_STRINGS, XLSM, XLSX, XLTM, XLTX
+    from openpyxl.xml.functions import fromstring
+
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        types = fromstring(archive.read("[Content_Types].xml"))
+        parts = [(o.get("PartName"), o.get("ContentType")) for o in _children(types, "Override")]
+        if any(None in p for p in parts):
+            raise _Unusual("a content type override without its part or type")
+        path = next((n for t in (XLTM, XLTX, XLSM, XLSX) for n, c in parts if c == t), None)
+        if path is None:  # a workbook told by a Default content type
+            raise _Unusual("no workbook part in [Content_Types].xml")
+        strings: list[str] = []
+        if (shared := next((n for n, c in parts if c == SHARED_STRINGS), None)) is not None:
+            with archive.open(shared[1:]) as src:
+                strings = read_string_table(src)
+        path = path[1:]
+        book = _last_children(fromstring(archive.read(path)))
+        flag = None if (props := book.get("workbookPr")) is None else props.get("date1904")
+        epoch = MAC_EPOCH if flag not in (None, "", "false", "f", "0") else WINDOWS_EPOCH
+        rels = get_dependents(archive, get_rels_path(path)).to_dict()
+        dates, durations = _xlsx_date_styles(archive)
+        names = set(archive.namelist())
+        sheets = _sheet_list(book.get("sheets"))
+        for sheet in sheets:
+            if not (rid := sheet.get(f"{{{REL_NS}}}id", sheet.get("id"))):
+                continue
+            rel = rels[rid]
+            if rel.target in names and "chartsheet" not in rel.Type:
+                rows = _sheet_rows(archive, rel.target, strings, epoch, dates, durations)
+                yield sheet.get("name"), rows
+
+
+def _sheet_list(listed: Any) -> list[Any]:
+    """workbook.xml's sheets; openpyxl refuses a sheet without a name, a number or a known
+    state, and reads any element listed there as a sheet: such lists are left to it."""
+    sheets = [] if listed is None else list(listed)
+    if _children(listed, "sheet") != sheets:
+        raise _Unusual("an unusual sheet list")
+    for sheet in sheets:
+        int(sheet.get("sheetId"))
+        if sheet.get("name") is None or sheet.get("state") not in _SHEET_STATES:
+            raise _Unusual("a sheet without a name or with an unknown state")
+    return sheets
+
+
+def _last_children(parent: Any) -> dict[str, Any]:
+    """An element's children by local name, the last of a name (openpyxl's `from_tree`)."""
+    return {c.tag.rsplit("}", 1)[-1]: c for c in parent if isinstance(c.tag, str)}
+
+
+def _xlsx_date_styles(archive: zipfile.ZipFile) -> tuple[set[int], set[int]]:
+    """The cell styles (xf indexes) whose number format is a date or a duration, as openpyxl's
+    Stylesheet tells them, without building its other styles."""
+    from openpyxl.styles.numbers import builtin_format_code, is_date_format, is_timedelta_format
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        root = fromstring(archive.read("xl/styles.xml"))
+    except KeyError:
+        return set(), set()
+    found = _last_children(root)
+    custom: dict[int, str] = {}
+    for fmt in _children(found.get("numFmts"), "numFmt"):
+        if (code := fmt.get("formatCode")) is None:
+            raise _Unusual("number format without a code")
+        custom[int(fmt.get("numFmtId"))] = code
+    dates, durations = set(), set()
+    for index, xf in enumerate(_children(found.get("cellXfs"), "xf")):
+        number = int(xf.get("numFmtId", 0))
+        code = custom[number] if number in custom else builtin_format_code(number)
+        if is_date_format(code):
+            dates.add(index)
+        if is_timedelta_format(code):
+            durations.add(index)
+    return dates, durations
+
+
+def _children(parent: Any, name: str) -> list[Any]:
+    """The children of that local name, in any namespace (as openpyxl finds them)."""
+    if parent is None:
+        return []
+    return [c for c in parent if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == name]
+
+
+def _sheet_rows(
+    archive: zipfile.ZipFile,
+    path: str,
+    strings: list[str],
+    epoch: Any,
+    dates: set[int],
+    durations: set[int],
+) -> Iterator[list[Any]]:
+    """A read-only worksheet's rows of values as openpyxl gives them (its cell parser; rows
+    and columns cut at the sheet's dimension), parsed by lxml, not openpyxl's pure-Python
+    defusedxml parser; rows that openpyxl pads with None are left out (no text)."""
+    from lxml import etree
+    from openpyxl.worksheet._reader import WorkSheetParser
+    from openpyxl.worksheet.dimensions import SheetDimension
+
+    cells = WorkSheetParser(
+        None, strings, data_only=True, epoch=epoch, date_formats=dates, timedelta_formats=durations
+    )
+    max_col = max_row = None
+    dimension_read = rows_read = doctype_checked = False
+    next_row = 1
+    with archive.open(path) as src:
+        for _, el in etree.iterparse(
+            src,
+            tag=(f"{_S}row", f"{_S}dimension", f"{_S}sheetData"),
+            remove_comments=True,  # expat joins the text around them, as lxml does then
+            remove_pis=True,
+            resolve_entities=False,
+        ):
+            if not doctype_checked:  # lxml leaves entities unexpanded, openpyxl does not
+                if el.getroottree().docinfo.doctype:
+                    raise _Unusual("a DOCTYPE in a worksheet")
+                doctype_checked = True
+            if el.tag == f"{_S}row":
+                rows_read = True
+                index, row = cells.parse_row(el)
+                el.clear()
+                while el.getprevious() is not None:
+                    del el.getparent()[0]
+                if max_row is not None and index > max_row:
+                    break
+                if index >= next_row:  # a row number seen again is skipped
+                    next_row = index + 1
+                    yield _row_values(row, max_col)
+            elif el.tag == f"{_S}dimension" and not dimension_read:
+                if rows_read:
+                    raise _Unusual("a dimension after rows")
+                *_, max_col, max_row = SheetDimension.from_tree(el).boundaries
+                dimension_read = True
+            elif el.tag == f"{_S}sheetData":
+                dimension_read = True  # openpyxl looks for it before the data only
+
+
+def _row_values(row: list[dict[str, Any]], max_col: int | None) -> list[Any]:
+    if not row and not max_col:
+        return []
+    width = max_col or row[-1]["column"]
+    values: list[Any] = [None] * width
+    for cell in row:
+        if 1 <= cell["column"] <= width:
+            values[cell["column"] - 1] = cell["value"]
+    return values
 
 
 def _legacy(body: bytes, kind: str) -> Extracted:
@@ -465,7 +790,7 @@ def extract_text(body: bytes, url: str = "", content_type: str = "") -> Extracte
 @functools.lru_cache(maxsize=1)
 def _tool_versions() -> str:
     parts = []
-    for dist in ("pypdf", "python-docx", "openpyxl"):
+    for dist in ("pypdf", "python-docx", "openpyxl", "lxml"):
         try:
             parts.append(f"{dist}={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
