@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,8 +82,12 @@ def list_signature(text: str) -> str:
     return hashlib.sha1(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(slots=True)
 class Doc:
+    """What the state knows of one document. Its item (the JSON line, ~1 KB) stays in SQLite
+    and is read when asked for: held in memory for every document, the items alone took
+    ~1 GB per crawl process at 1M notices."""
+
     doc_id: str
     url: str
     status: str
@@ -96,10 +100,25 @@ class Doc:
     first_seen: str
     last_seen: str
     withdrawn: str | None
-    item: str | None
+    has_item: bool = False
+    state: SourceState | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def item(self) -> str | None:
+        """The latest item as stored (read from the database, uncommitted changes included)."""
+        if not self.has_item or self.state is None:
+            return None
+        return self.state.item_text(self.doc_id)
 
     def item_dict(self) -> dict[str, Any] | None:
-        return json.loads(self.item) if self.item else None
+        text = self.item
+        return json.loads(text) if text else None
+
+
+_COLUMNS = (
+    "doc_id, url, status, reason, etag, last_modified, sha256, list_sig, version, first_seen, "
+    "last_seen, withdrawn"
+)
 
 
 def _line(item: dict[str, Any]) -> str:
@@ -121,7 +140,8 @@ class SourceState:
         if version < STATE_VERSION:
             self.db.executescript(SCHEMA)
         self.docs: dict[str, Doc] = {
-            row[0]: Doc(*row) for row in self.db.execute("SELECT * FROM docs")
+            row[0]: Doc(*row[:-1], has_item=bool(row[-1]), state=self)
+            for row in self.db.execute(f"SELECT {_COLUMNS}, item IS NOT NULL FROM docs")
         }
         (self.runs,) = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()
         if version < STATE_VERSION:
@@ -129,13 +149,16 @@ class SourceState:
 
     def _upgrade(self) -> None:
         """Store every item normalised (in this run's transaction: a crash redoes it)."""
-        for doc in self.docs.values():
-            if doc.item:
-                text = _line(json.loads(doc.item))
-                if text != doc.item:
-                    doc.item = text
-                    self.db.execute("UPDATE docs SET item = ? WHERE doc_id = ?", (text, doc.doc_id))
+        rows = self.db.execute("SELECT doc_id, item FROM docs WHERE item IS NOT NULL").fetchall()
+        for doc_id, stored in rows:
+            text = _line(json.loads(stored))
+            if text != stored:
+                self.db.execute("UPDATE docs SET item = ? WHERE doc_id = ?", (text, doc_id))
         self.db.execute(f"PRAGMA user_version = {STATE_VERSION}")
+
+    def item_text(self, doc_id: str) -> str | None:
+        row = self.db.execute("SELECT item FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
 
     @classmethod
     def open(cls, state_dir: Path, source_id: str) -> SourceState:
@@ -149,14 +172,15 @@ class SourceState:
         """Documents a complete list should show: read ones and ones that failed."""
         return sum(1 for d in self.docs.values() if d.status != "withdrawn")
 
-    def _save(self, doc: Doc) -> None:
+    def _save(self, doc: Doc, item: str | None) -> None:
+        doc.has_item, doc.state = item is not None, self
         self.docs[doc.doc_id] = doc
         self.db.execute(
-            "INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO docs ({_COLUMNS}, item) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 doc.doc_id, doc.url, doc.status, doc.reason, doc.etag, doc.last_modified,
                 doc.sha256, doc.list_sig, doc.version, doc.first_seen, doc.last_seen,
-                doc.withdrawn, doc.item,
+                doc.withdrawn, item,
             ),
         )  # fmt: skip
 
@@ -173,8 +197,9 @@ class SourceState:
         """Store a fetched item; returns it with `doc_id`, `version`, `previous_sha256`."""
         old = self.docs.get(doc_id)
         sha = item.get("sha256")
-        if old is not None and old.sha256 == sha and old.item:
-            version, previous = old.version, old.item_dict().get("previous_sha256")
+        stored = old.item_dict() if old is not None and old.sha256 == sha else None
+        if old is not None and stored is not None:
+            version, previous = old.version, stored.get("previous_sha256")
         elif old is not None and old.version and old.sha256:
             version, previous = old.version + 1, old.sha256
         else:
@@ -186,8 +211,9 @@ class SourceState:
         self._save(
             Doc(
                 doc_id, item["url"], "ok", None, etag, last_modified, sha, list_sig, version,
-                old.first_seen if old else run_id, run_id, None, text,
-            )
+                old.first_seen if old else run_id, run_id, None,
+            ),
+            text,
         )  # fmt: skip
         if old is None or old.version != version:
             self.db.execute(
@@ -213,17 +239,17 @@ class SourceState:
             return  # a transient failure of a known document: keep what we have
         self._save(
             Doc(doc_id, url, "failed", reason, None, None, None, None, 0,
-                old.first_seen if old else run_id, run_id, None, None)
+                old.first_seen if old else run_id, run_id, None),
+            None,
         )  # fmt: skip
 
     def record_withdrawn(self, doc_id: str, day: str) -> dict[str, Any] | None:
         doc = self.docs[doc_id]
-        doc.status, doc.withdrawn = "withdrawn", day
         item = doc.item_dict()
+        doc.status, doc.withdrawn = "withdrawn", day
         if item is not None:
             item["withdrawn"] = day
-            doc.item = _line(item)
-        self._save(doc)
+        self._save(doc, _line(item) if item is not None else None)
         return item
 
     def record_run(self, run_id: str, full_walk: bool) -> None:

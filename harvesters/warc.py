@@ -66,8 +66,11 @@ class WarcFile:
             [("Host", parts.netloc), *_headers(request.headers)],
             is_http_request=True,
         )
+        # Lengths given: without them warcio spools each payload to a temporary file and
+        # digests it twice (a tenth of a crawl process's CPU at 100k notices).
+        body = request.body or b""
         req = self.writer.create_warc_record(
-            url, "request", payload=io.BytesIO(request.body or b""), http_headers=req_headers
+            url, "request", payload=io.BytesIO(body), length=len(body), http_headers=req_headers
         )
         status = f"{response.status} {_REASONS.get(response.status, 'Status')}"
         resp_headers = StatusAndHeaders(status, _headers(response.headers), protocol="HTTP/1.1")
@@ -76,6 +79,7 @@ class WarcFile:
             url,
             "response",
             payload=io.BytesIO(response.body),
+            length=len(response.body),
             http_headers=resp_headers,
             warc_headers_dict=warc_headers,
         )

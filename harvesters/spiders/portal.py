@@ -619,8 +619,10 @@ class PortalSpider(scrapy.Spider):
         here = f"{start.scheme}://{start.netloc}/" if self.sandbox else None
         carried = 0
         for doc in self.state.docs.values():
+            if not doc.has_item or doc.doc_id in emitted:
+                continue
             text = doc.item
-            if not text or doc.doc_id in emitted:
+            if not text:
                 continue
             status = doc.status
             if status == "ok" and (here is None or text.count("://") == text.count(here)):
