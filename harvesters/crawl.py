@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import subprocess
@@ -181,7 +182,24 @@ def run_crawl(
 
         crawler.signals.connect(closed, signal=signals.spider_closed, weak=False)
         process.crawl(crawler, source=source, start_urls=urls, sandbox=sandbox_url is not None)
+    quiet_gc()  # the spiders and their harvest states exist by now
     process.start()
+
+
+def quiet_gc() -> None:
+    """Keep Python's cyclic GC from rescanning what lives for the whole crawl.
+
+    perf on a crawl process at 1M notices: 48 % of its CPU in the collector. Every request
+    leaves objects alive past two young collections (queued, in flight), so full collections
+    came every few seconds, each walking every long-lived object: the states' documents,
+    Scrapy's queues, the modules. What exists now (modules, the states loaded from disk) is
+    frozen out of the collector, and the young generations are collected 70× less often (each
+    collection costs the same per object, so the total for short-lived garbage is unchanged),
+    so a full collection comes every ~25M allocations instead of every 70k: cyclic garbage
+    that reached the old generation is still freed, only later."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 10)
 
 
 def default_processes() -> int:
