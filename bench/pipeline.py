@@ -250,12 +250,7 @@ def serving(data: DataDir, timeout: float = 300) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        pipeline.stop_process(proc, timeout=30)
 
 
 def _to_serving(serve: Stage, harvest: Stage, start: float) -> float:

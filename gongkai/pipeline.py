@@ -92,11 +92,17 @@ def sandbox(
         info = json.loads(ready.read_text())
         yield SandboxHandle(info["url"], info["served"], proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # -- harvest -----------------------------------------------------------------------------------
@@ -589,5 +595,6 @@ __all__ = [
     "new_run_id",
     "publish",
     "sandbox",
+    "stop_process",
     "summary_line",
 ]
