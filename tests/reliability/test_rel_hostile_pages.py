@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from harvesters.extract import NotADetailPage, extract
 
 URL = "http://127.0.0.1:8700/czj/zwgk_268/zfxxgkml/202101/t20210101_1.html"
-MAX_SECONDS = 2.0
+# A bound, not a speed goal: the quadratic cases took minutes; a 5 MB page takes ~1.5 s of CPU
+# under tracemalloc on a loaded 2-core machine (2.3 s seen with a benchmark running beside it).
+MAX_SECONDS = 10.0
 MAX_MEMORY = 256 * 2**20  # Python allocations while extracting one page (tracemalloc peak)
 
 FRAGMENTS = [
