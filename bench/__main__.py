@@ -45,9 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         dp.add_argument("--new-fraction", type=float, default=DAILY.new)
         dp.add_argument("--edit-fraction", type=float, default=DAILY.edited)
         dp.add_argument("--withdraw-fraction", type=float, default=DAILY.withdrawn)
+        dp.add_argument(
+            "--skip-baseline", action="store_true",
+            help="no full re-map and fresh publish of the same harvest (~10 min at 1M)",
+        )  # fmt: skip
         da = dp.parse_args(argv[1:])
         churn = Churn(da.new_fraction, da.edit_fraction, da.withdraw_fraction)
-        result, path = daily(da.data_dir, da.notices, da.epoch, churn)
+        result, path = daily(
+            da.data_dir, da.notices, da.epoch, churn, baseline=not da.skip_baseline
+        )
         print("\n".join(daily_lines(result)))
         print(f"results: {path}")
         return 0

@@ -714,6 +714,7 @@ def incremental(
     churn: Any = None,
     port: int = 0,
     epoch: int = 2,
+    with_baseline: bool = True,
 ) -> dict[str, Any]:
     """The daily run: a second run over the same data directory with the sandbox one day later
     (`churn`, by default harvesters.sandbox.faults.DAILY: 1 % new notices at the top of the
@@ -731,7 +732,7 @@ def incremental(
     wall = time.perf_counter() - w
     to_serving = _to_serving(stages["incr_serve"], stages["incr_harvest"], w)
     names = [k for k in stages if k.startswith("incr_")]
-    baseline = daily_baseline(data, run_id, sources, sampler, stages)
+    baseline = daily_baseline(data, run_id, sources, sampler, stages) if with_baseline else None
     health = [json.loads(p.read_text()) for p in (data.run(run_id) / "health").glob("*.json")]
     changes = {k: sum(h.get(k, 0) or 0 for h in health) for k in ("new", "changed", "withdrawn")}
     n = len(sources) * per_source
@@ -761,7 +762,12 @@ def incremental(
 
 
 def daily(
-    data_root: Path, notices: int, epoch: int, churn: Any = None, out_dir: Path = RESULTS
+    data_root: Path,
+    notices: int,
+    epoch: int,
+    churn: Any = None,
+    out_dir: Path = RESULTS,
+    baseline: bool = True,
 ) -> tuple[dict[str, Any], Path]:
     """One more day over a kept data directory (`python -m bench --keep`'s): the sandbox at
     `epoch` (one more than the last run's), on the port its notices' URLs name."""
@@ -779,7 +785,9 @@ def daily(
     started = datetime.now(UTC)
     load = _loadavg()
     try:
-        result = incremental(data, sources, per_source, sampler, stages, churn, port, epoch)
+        result = incremental(
+            data, sources, per_source, sampler, stages, churn, port, epoch, baseline
+        )
     finally:
         sampler.stop()
     result |= {"data_dir": str(data.root), "notices": len(sources) * per_source}
