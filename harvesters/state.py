@@ -4,7 +4,9 @@
 URL, the validators of the last fetch (ETag, Last-Modified), the page's sha256, what the list
 showed for it (a signature of the list entry), its version, when it was first and last seen,
 whether it failed or was withdrawn, and the latest item. `versions` keeps every version of an
-item: an edited notice becomes a new version, the old one stays.
+item: an edited notice becomes a new version, the old one stays. `lists` keeps the order each
+list showed its documents in when last known, so a daily run can find withdrawals by bisection
+(harvesters/listwalk.py) instead of walking every list.
 
 Items are stored as the JSON line a run's items file gets (`normalise_item`, schema order,
 `ensure_ascii=False`), so an incremental run carries an unchanged notice over by writing the
@@ -57,6 +59,13 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     full_walk INTEGER NOT NULL
+);
+"""
+#: The order each list showed its documents in when last known (harvesters/listwalk.py).
+LISTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lists (
+    key TEXT PRIMARY KEY,          -- the list (a column URL, a Hanweb proxy and column id)
+    doc_ids TEXT NOT NULL          -- its document ids, newest first, one a line
 );
 """
 #: `PRAGMA user_version`: 2 = items stored normalised, as the items file writes them.
@@ -139,6 +148,7 @@ class SourceState:
         (version,) = self.db.execute("PRAGMA user_version").fetchone()
         if version < STATE_VERSION:
             self.db.executescript(SCHEMA)
+        self.db.executescript(LISTS_SCHEMA)  # added later than version 2: created on open
         self.docs: dict[str, Doc] = {
             row[0]: Doc(*row[:-1], has_item=bool(row[-1]), state=self)
             for row in self.db.execute(f"SELECT {_COLUMNS}, item IS NOT NULL FROM docs")
@@ -251,6 +261,18 @@ class SourceState:
             item["withdrawn"] = day
         self._save(doc, _line(item) if item is not None else None)
         return item
+
+    def list_order(self, key: str) -> list[str] | None:
+        """The document ids a list showed, in its order, when last known; None if unknown."""
+        row = self.db.execute("SELECT doc_ids FROM lists WHERE key = ?", (key,)).fetchone()
+        return row[0].split("\n") if row and row[0] else ([] if row else None)
+
+    def set_list_order(self, key: str, doc_ids: list[str] | None) -> None:
+        """Keep a list's order (None: forget it, the next run walks that list whole)."""
+        if doc_ids is None:
+            self.db.execute("DELETE FROM lists WHERE key = ?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO lists VALUES (?, ?)", (key, "\n".join(doc_ids)))
 
     def record_run(self, run_id: str, full_walk: bool) -> None:
         self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run_id, int(full_walk)))

@@ -13,9 +13,14 @@ Lists by family:
 - generic: a paginated HTML list, followed by its 下一页 link, "共 N 条" as the record count.
 
 Incremental runs (when `data.state` knows the source): lists are walked page by page and the
-walk stops at a page that holds only known, unchanged entries, provided the list's stated
-record count moved only by the new entries seen; otherwise the whole list is walked and known
-documents no list shows any more are checked with a conditional request (404/410 → withdrawn).
+walk stops at a page that holds only known, unchanged entries. Below it, a long list is read
+only where it must be (harvesters/listwalk.py): when its stated record count moved by more than
+the new entries seen, the pages where documents went missing are found by bisection against the
+order the list showed last time, and only the documents missing there are checked again; one
+page in seven is read again each run (an edit that leaves a notice in place shows only there).
+A short list, a list with no known order, or one that does not match its old order is walked
+whole, and known documents no list shows any more are checked with a conditional request
+(404/410 → withdrawn).
 Detail pages of known documents are fetched with `If-None-Match`/`If-Modified-Since`; 304 →
 unchanged. Every known document that was not fetched again is carried over into the run's
 items, so a run's items (and the source's published graph) always hold every known notice.
@@ -26,7 +31,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +48,7 @@ from twisted.python.failure import Failure
 from gongkai.config import DataDir
 from harvesters.extract import NotADetailPage, extract
 from harvesters.families import hanweb, trs
+from harvesters.listwalk import SMALL_LIST_PAGES, audit_pages, bisect_worthwhile, locate
 from harvesters.state import SourceState, doc_id_of, list_signature
 from ontology.annual_report import is_annual_report
 
@@ -78,6 +85,22 @@ def stated_records(text: str) -> int | None:
     return None
 
 
+@dataclass
+class ListProbe:
+    """A long list read below its top walk: audited pages and bisection probes."""
+
+    previous: list[str]  # the order the list showed last time
+    fetch: Callable[[int], scrapy.Request]  # a request for page n (probe=True)
+    size: int
+    pages: int
+    total: int | None
+    outstanding: set[int] = field(default_factory=set)
+    audited: bool = False
+    state: str = "probing"  # probing | resolved | walked (gave up: walked whole)
+    fresh: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+
+
 def _entry_text(a: etree._Element) -> str:
     li = _LIST_ITEM(a)
     node = li[0] if li else a
@@ -102,6 +125,11 @@ class PortalSpider(scrapy.Spider):
         self.pending: dict[str, str] = {}  # doc id → URL of detail requests not yet answered
         self.columns: set[str] = set()
         self.walks: dict[str, str] = {}  # list key → full | partial
+        self.seen_pages: dict[str, dict[int, list[str]]] = {}  # list key → page → doc ids
+        self.geometry: dict[str, tuple[int, int]] = {}  # list key → (page size, pages)
+        self.probes: dict[str, ListProbe] = {}
+        self.withdrawn_now: set[str] = set()
+        self._orders: dict[str, list[str] | None] = {}
         self.shrunk = False  # a list states fewer records than expected: look for withdrawals
         self.list_failed = False
         self.blocked: str | None = None
@@ -243,8 +271,18 @@ class PortalSpider(scrapy.Spider):
                 requests.append(request)
         return requests, unchanged, fresh
 
-    def walk_on(self, key: str, total: int | None, unchanged: bool, fresh: int, last: bool) -> str:
-        """After a page of an incremental walk: `stop`, `next` page, or walk `all` the rest."""
+    def walk_on(
+        self,
+        key: str,
+        total: int | None,
+        unchanged: bool,
+        fresh: int,
+        last: bool,
+        pages: int | None = None,
+    ) -> str:
+        """After a page of an incremental walk: `stop` there, `next` page, walk `all` the rest,
+        or `probe` the rest (a long list whose old order is known: harvesters/listwalk.py).
+        `pages` is the list's page count, None when the family cannot jump to a page."""
         self.lists_now[self.list_key(key)] = total if total is not None else -1
         self.counts[f"fresh:{key}"] += fresh
         if self.walks.get(key) == "full":
@@ -260,12 +298,110 @@ class PortalSpider(scrapy.Spider):
         if before is None:  # a list not walked before: walk it all, then look for withdrawals
             self.shrunk = True
             return "all"
+        known = pages is not None and self.order_of(key) is not None
+        if pages is not None and pages <= SMALL_LIST_PAGES:
+            matched = total is not None and total == before + self.counts[f"fresh:{key}"]
+            self.shrunk |= not matched
+            return "all"  # short: read whole every run (edits in place show only there)
         if total is None or before < 0:
-            return "stop"
-        if total == before + self.counts[f"fresh:{key}"]:
-            return "stop"
+            return "probe" if known else "stop"
+        lost = before + self.counts[f"fresh:{key}"] - total
+        if lost == 0:
+            return "probe" if known else "stop"
+        if known and bisect_worthwhile(pages, lost):
+            return "probe"
         self.shrunk = True
         return "all"
+
+    def order_of(self, key: str) -> list[str] | None:
+        """The order the list showed last time (harvest state), read once a run."""
+        name = self.list_key(key)
+        if name not in self._orders:
+            self._orders[name] = self.state.list_order(name)
+        return self._orders[name]
+
+    def saw_page(self, key: str, page: int, pairs: list[tuple[str, str]]) -> None:
+        """Keep the document ids a list page shows, in order (out of scope ones too: they take
+        their place on the page)."""
+        self.seen_pages.setdefault(key, {})[page] = [doc_id_of(url) for url, _ in pairs]
+
+    # -- below the top of a long list: audits and bisection (harvesters/listwalk.py) ---------
+    def start_probe(
+        self, key: str, size: int, pages: int, total: int | None, fetch
+    ) -> Iterator[scrapy.Request]:
+        self.probes[key] = ListProbe(self.order_of(key) or [], fetch, size, pages, total)
+        yield from self.advance(key)
+
+    def probed(self, key: str, page: int) -> Iterator[scrapy.Request]:
+        """A probe or audit page came back: when the last one of a round did, go on."""
+        probe = self.probes.get(key)
+        if probe is None:
+            return
+        probe.outstanding.discard(page)
+        if probe.state == "probing" and not probe.outstanding:
+            yield from self.advance(key)
+
+    def advance(self, key: str) -> Iterator[scrapy.Request]:
+        """The next round of pages of a probed list, or, when it is resolved, the requests that
+        check again the documents it no longer shows; a list that does not fit its old order
+        is walked whole."""
+        probe = self.probes[key]
+        seen = self.seen_pages.get(key, {})
+        found = locate(probe.previous, seen, size=probe.size, pages=probe.pages, total=probe.total)
+        if not found.consistent:
+            probe.state = "walked"
+            self.walks[key] = "full"
+            self.shrunk = True
+            self.counts["lists_walked_whole"] += 1
+            self.logger.info("%s: walking %s whole: %s", self.source.id, key, found.reason)
+            for page in range(probe.pages):
+                if page not in seen and page not in probe.outstanding:
+                    probe.outstanding.add(page)
+                    yield probe.fetch(page)
+            return
+        wanted = set(found.probes)
+        if not probe.audited:
+            probe.audited = True
+            wanted |= set(audit_pages(probe.pages, self.state.runs))
+        wanted -= set(seen) | probe.outstanding
+        if wanted:
+            probe.outstanding |= wanted
+            self.counts["probe_pages"] += len(wanted)
+            for page in sorted(wanted):
+                yield probe.fetch(page)
+            return
+        if probe.outstanding:
+            return
+        probe.state, probe.fresh, probe.candidates = "resolved", found.fresh, found.candidates
+        for doc_id in found.candidates:
+            doc = self.state.docs.get(doc_id)
+            if doc is None or doc.status != "ok" or doc_id in self.listed:
+                continue
+            self.listed.add(doc_id)
+            yield self.detail_request(self.rebase(doc.url), doc_id, doc.list_sig, kind="recheck")
+
+    def final_order(self, key: str) -> list[str] | None:
+        """The order a list shows now, to keep for the next run: read whole, or the old order
+        with the new documents on top and the missing ones out (checked against every page
+        read); None when it is not known."""
+        seen = self.seen_pages.get(key, {})
+        if self.list_failed or not seen:
+            return None
+        probe = self.probes.get(key)
+        if probe is not None and probe.state == "resolved":
+            gone = set(probe.candidates)
+            order = probe.fresh + [d for d in probe.previous if d not in gone]
+            size = probe.size
+            for page, docs in seen.items():
+                if order[page * size : page * size + len(docs)] != docs:
+                    return None
+            return order
+        if self.walks.get(key) != "full" or sorted(seen) != list(range(len(seen))):
+            return None
+        geometry = self.geometry.get(key)
+        if geometry is not None and len(seen) < geometry[1]:
+            return None
+        return [doc for page in sorted(seen) for doc in seen[page]]
 
     # -- TRS, TRS 2017 -----------------------------------------------------------------------
     @staticmethod
@@ -301,13 +437,16 @@ class PortalSpider(scrapy.Spider):
         self.crawler.stats.inc_value("gongkai/list_pages")
         page = response.meta.get("page", 0)
         column = self._column(response.url)
-        requests, unchanged, fresh = self.entries(self.trs_entries(response))
+        pairs = self.trs_entries(response)
+        self.saw_page(column, page, pairs)
+        requests, unchanged, fresh = self.entries(pairs)
         yield from requests
         if page == 0:
             yield from self.sub_columns(response)
             self.counts[f"pages:{column}"] = trs.page_count(response.text) or 1
             total = stated_records(response.text)
             self.counts[f"total:{column}"] = total if total is not None else -1
+            self.geometry[column] = (len(pairs), self.counts[f"pages:{column}"])
         pages = self.counts[f"pages:{column}"]
         total = self.counts[f"total:{column}"]
         urls = trs.list_page_urls(column, pages)
@@ -318,14 +457,26 @@ class PortalSpider(scrapy.Spider):
                 for i, url in enumerate(urls[1:], start=1):
                     yield self.request(url, self.parse_list, kind="list", page=i)
             return
+        if response.meta.get("probe"):
+            yield from self.probed(column, page)
+            return
         last = page + 1 >= pages
-        step = self.walk_on(column, None if total < 0 else total, unchanged, fresh, last)
+        stated = None if total < 0 else total
+        step = self.walk_on(column, stated, unchanged, fresh, last, pages)
         if step == "next":
             yield self.request(urls[page + 1], self.parse_list, kind="list", page=page + 1)
         elif step == "all":
             self.walks[column] = "full"
             for i in range(page + 1, pages):
                 yield self.request(urls[i], self.parse_list, kind="list", page=i)
+        elif step == "probe":
+            self.walks.setdefault(column, "partial")
+
+            def fetch(i: int) -> scrapy.Request:
+                return self.request(urls[i], self.parse_list, kind="list", page=i, probe=True)
+
+            size = self.geometry.get(column, (0, pages))[0]
+            yield from self.start_probe(column, size, pages, stated, fetch)
         else:
             self.walks.setdefault(column, "partial" if page + 1 < pages else "full")
 
@@ -357,7 +508,9 @@ class PortalSpider(scrapy.Spider):
         key = f"{urljoin(response.url, proxy.group(1))}#{form.get('columnid')}"
         yield self.proxy_request(key, form, per_page, 0)
 
-    def proxy_request(self, key: str, form: dict[str, str], per_page: int, window: int):
+    def proxy_request(
+        self, key: str, form: dict[str, str], per_page: int, window: int, probe: bool = False
+    ) -> scrapy.FormRequest:
         size = per_page * HANWEB_GROUP
         start = window * size + 1
         query = urlencode(
@@ -370,6 +523,8 @@ class PortalSpider(scrapy.Spider):
             "max_retry_times": self.list_retries,
         }
         meta |= {"key": key, "form": form, "per_page": per_page, "window": window}
+        if probe:
+            meta["probe"] = True
         return scrapy.FormRequest(url, formdata=form, callback=self.parse_hanweb_records,
                                   errback=self.failed, meta=meta, dont_filter=True)  # fmt: skip
 
@@ -382,23 +537,38 @@ class PortalSpider(scrapy.Spider):
         for record in re.findall(r"<record>(.*?)</record>", text, re.S):
             for url in hanweb.parse_list(f"<record>{record}</record>", response.url)[:1]:
                 pairs.append((url, list_signature(re.sub(r"<[^>]+>", " ", record))))
+        self.saw_page(key, window, pairs)
         requests, unchanged, fresh = self.entries(pairs)
         yield from requests
         total = hanweb.total_records(text) or 0
-        windows = max(1, -(-total // (per_page * HANWEB_GROUP)))
+        size = per_page * HANWEB_GROUP
+        windows = max(1, -(-total // size))
+        if window == 0:
+            self.geometry[key] = (size, windows)
         if not self.incremental:
             if window == 0:
                 self.walks[key], self.lists_now[self.list_key(key)] = "full", total
                 for w in range(1, windows):
                     yield self.proxy_request(key, meta["form"], per_page, w)
             return
-        step = self.walk_on(key, total, unchanged, fresh, window + 1 >= windows)
+        if meta.get("probe"):
+            yield from self.probed(key, window)
+            return
+        step = self.walk_on(key, total, unchanged, fresh, window + 1 >= windows, windows)
         if step == "next":
             yield self.proxy_request(key, meta["form"], per_page, window + 1)
         elif step == "all":
             self.walks[key] = "full"
             for w in range(window + 1, windows):
                 yield self.proxy_request(key, meta["form"], per_page, w)
+        elif step == "probe":
+            self.walks.setdefault(key, "partial")
+            form = meta["form"]
+
+            def fetch(w: int) -> scrapy.FormRequest:
+                return self.proxy_request(key, form, per_page, w, probe=True)
+
+            yield from self.start_probe(key, size, windows, total, fetch)
         else:
             self.walks.setdefault(key, "partial" if window + 1 < windows else "full")
 
@@ -412,9 +582,10 @@ class PortalSpider(scrapy.Spider):
             if pattern.search(urlsplit(url).path):
                 canonical = trs.canonical_url(url)
                 pairs.setdefault(canonical, (canonical, list_signature(_entry_text(a))))
+        key, page = response.meta["key"], response.meta["page"]
+        self.saw_page(key, page, list(pairs.values()))
         requests, unchanged, fresh = self.entries(pairs.values())
         yield from requests
-        key, page = response.meta["key"], response.meta["page"]
         m = _TOTAL_TEXT.search(response.text)
         total = int(m.group(1)) if m else None
         nxt = [urljoin(response.url, h) for h in _NEXT(response.selector.root)]
@@ -439,8 +610,14 @@ class PortalSpider(scrapy.Spider):
         ):
             return
         self.rechecked = True
+        accounted: set[str] = set()  # on lists whose missing documents a bisection found
+        for probe in self.probes.values():
+            if probe.state == "resolved":
+                accounted.update(probe.previous)
         missing = [
-            d for d in self.state.docs.values() if d.status == "ok" and d.doc_id not in self.listed
+            d
+            for d in self.state.docs.values()
+            if d.status == "ok" and d.doc_id not in self.listed and d.doc_id not in accounted
         ]
         for doc in missing:
             self.listed.add(doc.doc_id)
@@ -543,6 +720,7 @@ class PortalSpider(scrapy.Spider):
     def withdraw(self, doc_id: str) -> None:
         day = datetime.now(CST).date().isoformat()
         self.state.record_withdrawn(doc_id, day)
+        self.withdrawn_now.add(doc_id)
         self.counts["withdrawn"] += 1
 
     def block(self) -> None:
@@ -650,6 +828,8 @@ class PortalSpider(scrapy.Spider):
         lists.update(self.lists_now)  # a partial walk stops only where the count matched
         (self.data.state / f"{self.source.id}.lists.json").write_text(json.dumps(lists))
         full = bool(self.walks) and all(w == "full" for w in self.walks.values())
+        for key in self.seen_pages:
+            self.state.set_list_order(self.list_key(key), self.final_order(key))
         self.state.record_run(self.run_id, full)
         self.state.close(commit=True)
 
