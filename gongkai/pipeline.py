@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -254,7 +254,7 @@ def map_validate_source(
                 if conforms and item.get("body_html"):
                     annual_report(item, mapped.iri, source, nt_parts, row_parts)
                 annual_nt, annual_rows = "".join(nt_parts).encode(), "".join(row_parts).encode()
-                entry = replace(entry, conforms=conforms)
+                entry = entry._replace(conforms=conforms)
                 if cache is not None:
                     report = (report_text, report_ttl)
                     cache.put(digest, entry, ntriples, report, (annual_nt, annual_rows))
