@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import bisect
 import json
+import operator
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -231,9 +233,51 @@ class _Aggregator:
         }
 
 
-def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
-    """One pass over a source's N-Triples (a notice's triples are contiguous, as mapped)."""
-    agg = _Aggregator()
+def _object(rest: str) -> str:
+    """The object of a line from the text after its predicate's '>' (one separator skipped)."""
+    obj = rest[1:].rstrip()
+    return obj[:-2] if obj.endswith(" .") else obj
+
+
+def _area_of(obj: str) -> int | None:
+    return int(obj[len(CAT) + 1 : -1]) if obj.startswith("<" + CAT) else None
+
+
+def _take(notice: dict[str, Any], facts: dict[str, bool], pred: str, obj: str) -> None:
+    """What one triple of a WANTED predicate tells about its notice."""
+    if pred == P_AREA:
+        area = _area_of(obj)
+        if area is not None:
+            notice.setdefault("areas", []).append(area)
+    elif pred == P_ISSUED:
+        notice["issued"] = _literal_text(obj)[:10]
+    elif pred == P_PUBLISHER:
+        notice["publisher"] = obj[1:-1]
+    elif pred == P_TYPE:
+        if obj == "<" + GK + "Notice>":
+            notice["is_notice"] = True
+        elif obj == PENALTY_TYPE:
+            notice["is_notice"] = True
+            notice["penalty_typed"] = True
+    elif pred == P_TITLE:
+        notice["title"] = _literal_text(obj)
+    elif pred == P_GENRE:
+        notice["genre"] = _literal_text(obj)
+    elif pred == P_BUDGET:
+        notice["budget"] = obj
+        facts["budget_kind"] = True
+    elif pred == P_PUB_START:
+        notice["pub_start"] = _literal_text(obj)
+        facts["publicity"] = True
+    elif pred == P_PUB_END:
+        notice["pub_end"] = _literal_text(obj)
+    elif pred in P_PENALTY:
+        notice["penalty_fields"] = notice.get("penalty_fields", 0) + 1
+        facts["penalty"] = True
+
+
+def _feed(agg: _Aggregator, lines: Iterable[str]) -> None:
+    """The reference pass: line by line, a notice being a run of lines with one subject."""
     current: str | None = None
     notice: dict[str, Any] = {}
     for line in lines:
@@ -244,7 +288,6 @@ def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
         except ValueError:
             continue
         p_end = line.index(">", s_end + 3) + 1
-        pred = line[s_end + 2 : p_end]
         subject = line[1:s_end]
         if "#" in subject:
             continue  # classification nodes: the notice carries gk:area itself
@@ -252,47 +295,240 @@ def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
             if current is not None and notice.get("is_notice"):
                 agg.add(notice)
             current, notice = subject, {}
-        if pred not in WANTED:
-            continue
-        obj = line[p_end + 1 :].rstrip()
-        if obj.endswith(" ."):
-            obj = obj[:-2]
-        if pred == P_AREA:
-            if obj.startswith("<" + CAT):
-                notice.setdefault("areas", []).append(int(obj[len(CAT) + 1 : -1]))
-        elif pred == P_ISSUED:
-            notice["issued"] = _literal_text(obj)[:10]
-        elif pred == P_PUBLISHER:
-            notice["publisher"] = obj[1:-1]
-        elif pred == P_TYPE:
-            if obj == "<" + GK + "Notice>":
-                notice["is_notice"] = True
-            elif obj == PENALTY_TYPE:
-                notice["is_notice"] = True
-                notice["penalty_typed"] = True
-        elif pred == P_TITLE:
-            notice["title"] = _literal_text(obj)
-        elif pred == P_GENRE:
-            notice["genre"] = _literal_text(obj)
-        elif pred == P_BUDGET:
-            notice["budget"] = obj
-            agg.facts["budget_kind"] = True
-        elif pred == P_PUB_START:
-            notice["pub_start"] = _literal_text(obj)
-            agg.facts["publicity"] = True
-        elif pred == P_PUB_END:
-            notice["pub_end"] = _literal_text(obj)
-        elif pred in P_PENALTY:
-            notice["penalty_fields"] = notice.get("penalty_fields", 0) + 1
-            agg.facts["penalty"] = True
+        pred = line[s_end + 2 : p_end]
+        if pred in WANTED:
+            _take(notice, agg.facts, pred, _object(line[p_end:]))
     if current is not None and notice.get("is_notice"):
         agg.add(notice)
+
+
+def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
+    """One pass over a source's N-Triples (a notice's triples are contiguous, as mapped)."""
+    agg = _Aggregator()
+    _feed(agg, lines)
     return agg.result()
 
 
+# The same pass over bytes, for aggregate_source: one regular-expression match per run of lines
+# with one subject (lines of '#' subjects inside a run skipped, as above) that captures what the
+# WANTED predicates say, so that Python touches each notice once instead of each line. Repeated
+# captures keep the last value, as the reference does; the areas and the penalty fields, which
+# accumulate, are captured one by one up to a bound. It relies on IRIs without '>' (as
+# ontology/ntriples.py writes them); whatever it does not expect (one subject in two runs, more
+# areas or types than it captures, '\r') goes through the reference pass, for the run or the file.
+_L = rb"[^\n]*+"
+_MAX_AREAS = 4
+
+
+def _e(text: str) -> bytes:
+    return re.escape(text.encode())
+
+
+def _chain(prefix: str, n: int, value: bytes) -> bytes:
+    """Captures the k-th occurrence as group {prefix}k (k < n), any later one as {prefix}n."""
+    out = b"(?P<%s1>%s)" % (prefix.encode(), value)
+    for k in range(2, n + 1):
+        cond, name = f"{prefix}{k - 1}".encode(), f"{prefix}{k}".encode()
+        out = b"(?({@%s})(?P<%s>%s)|%s)" % (cond, name, value if k < n else b"", out)
+    return out
+
+
+def _predicates() -> bytes:
+    """The WANTED predicates, each with the groups that capture its object.
+
+    Checking every line's predicate letter by letter is most of the matching time, so each
+    namespace is recognised by its first distinct characters and skipped by length; a local
+    name that matches is then checked whole by a lookbehind, which keeps it exact."""
+    value = rb">" + _L
+    tails = {
+        P_TYPE: rb"(?:> " + _e("<" + GK + "Notice>") + rb" (?P<tn>\.)(?=\n|\Z)"
+        + rb"|> " + _e(PENALTY_TYPE) + rb" (?P<tp>\.)(?=\n|\Z)"
+        + rb"|(?({@tx})(?P<tx2>))(?P<tx>" + value + rb"))",
+        P_TITLE: b"(?P<ti>" + value + b")",
+        P_ISSUED: b"(?P<is>" + value + b")",
+        P_PUBLISHER: b"(?P<pu>" + value + b")",
+        P_GENRE: b"(?P<ge>" + value + b")",
+        P_BUDGET: b"(?P<bk>" + value + b")",
+        P_PUB_START: b"(?P<ps>" + value + b")",
+        P_PUB_END: b"(?P<pe>" + value + b")",
+        P_AREA: _chain("a", _MAX_AREAS + 1, value),
+        "penalty": _chain("p", len(PENALTY_PROPS), b"") + value,
+    }  # fmt: skip
+    spaces: dict[str, dict[str, list[str]]] = {}  # namespace → tail key → local names
+    for pred in sorted(WANTED):
+        iri = pred[1:-1]
+        cut = max(iri.rfind("#"), iri.rfind("/")) + 1
+        key = "penalty" if pred in P_PENALTY else pred
+        spaces.setdefault(iri[:cut], {}).setdefault(key, []).append(iri[cut:])
+    branches = []
+    for ns, by_tail in spaces.items():
+        shared = max(len(os.path.commonprefix([ns, other])) for other in spaces if other != ns)
+        head = min(shared + 1, len(ns))
+        locals_ = [
+            b"(?:"
+            + b"|".join(_e(name) + b"(?<=> <" + _e(ns + name) + b")" for name in names)
+            + b")"
+            + tails[key]
+            for key, names in by_tail.items()
+        ]
+        skip = b"[^\\n]{%d}" % (len(ns) - head) if len(ns) > head else b""
+        branches.append(_e(ns[:head]) + skip + b"(?:" + b"|".join(locals_) + b")")
+    return b"(?:" + b"|".join(branches) + b")"
+
+
+def _build_pattern() -> re.Pattern[bytes]:
+    template = (
+        rb"\n<(?P<s>[^>]*+)> <(?P<f>" + _L + rb")"
+        + rb"(?:\n<(?P=s)(?:> <(?:" + _predicates() + rb"|" + _L + rb")|#" + _L + rb"))*"
+    )  # fmt: skip
+    numbers = re.compile(re.sub(rb"\{@\w+\}", b"1", template)).groupindex
+    for name in re.findall(rb"\{@(\w+)\}", template):
+        template = template.replace(b"{@%s}" % name, str(numbers[name.decode()]).encode())
+    return re.compile(template)
+
+
+_RUN = _build_pattern()
+_AREAS = tuple(f"a{k}" for k in range(1, _MAX_AREAS + 2))
+_PENALTIES = tuple(f"p{k}" for k in range(1, len(PENALTY_PROPS) + 1))
+_GROUPS = ("s", "f", "tn", "tp", "tx2", "tx", "ti", "is", "pu", "ge", "bk", "ps", "pe")
+_pick = operator.itemgetter(
+    *(_RUN.groupindex[name] - 1 for name in _GROUPS + _AREAS[:-1] + (_AREAS[-1], _PENALTIES[0]))
+)
+_NOTICE_LINE = (RDF_TYPE + "> <" + GK + "Notice> .").encode()
+_WANTED_IRI = {p[1:-1].encode(): p for p in WANTED}
+_CHUNK = 1 << 20  # larger blocks cost more in page faults than they save
+_UNSEEN = object()
+
+
+class _Fallback(Exception):
+    """The bytes are not as the fast pass expects: the reference pass reads the file."""
+
+
+class _Runs:
+    """The fast pass: the runs of one file, block by block, into an _Aggregator."""
+
+    def __init__(self) -> None:
+        self.agg = _Aggregator()
+        self.values: dict[str, dict[bytes, Any]] = {p: {} for p in WANTED}
+
+    def value(self, pred: str, cap: bytes) -> Any:
+        """The notice's value for a captured object ('>' and what follows), as _take sets it."""
+        notice: dict[str, Any] = {}
+        _take(notice, {}, pred, _object(cap.decode()[1:]))
+        value = notice.get("areas", [None])[0] if pred == P_AREA else notice.popitem()[1]
+        self.values[pred][cap] = value
+        return value
+
+    def slow(self, buf: bytes, start: int, end: int) -> None:
+        _feed(self.agg, [line for line in buf[start:end].decode().split("\n") if line])
+
+    def scan(self, buf: bytes, final: bool) -> bytes:
+        """Aggregate the runs in `buf`; return the bytes to scan again with the next block."""
+        pending: re.Match[bytes] | None = None  # the last subject's first run, not aggregated
+        pending_s = b""
+        end = -1  # when that subject had several runs: where the last one ends
+        for m in _RUN.finditer(buf):
+            s = m.group(1)
+            if b"\n" in s:
+                raise _Fallback  # a line without '>'
+            if b"#" in s:
+                continue  # '#' subjects are skipped, and so are the runs they head
+            if pending is not None:
+                if s == pending_s:  # what separates the runs decides, as in the reference
+                    end = m.end()
+                    continue
+                self.flush(buf, pending, end)
+            pending, pending_s, end = m, s, -1
+        if not final:  # the last subject's runs may go on in the next block
+            return buf[pending.start() :] if pending is not None else buf[buf.rfind(b"\n") :]
+        if pending is not None:
+            self.flush(buf, pending, end)
+        return b""
+
+    def flush(self, buf: bytes, m: re.Match[bytes], end: int) -> None:
+        if end >= 0:
+            self.slow(buf, m.start(), end)
+        else:
+            self.run(buf, m)
+
+    def run(self, buf: bytes, m: re.Match[bytes]) -> None:
+        """One run: its notice, if it is one, as the reference pass would see it."""
+        (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, bk, ps, pe, *areas, p1) = _pick(m.groups())
+        if tx2 is not None or areas[-1] is not None:
+            self.slow(buf, m.start(), m.end())
+            return
+        facts = self.agg.facts
+        if bk is not None:
+            facts["budget_kind"] = True
+        if ps is not None:
+            facts["publicity"] = True
+        if p1 is not None:
+            facts["penalty"] = True
+        if f == _NOTICE_LINE:
+            notice: dict[str, Any] = {"is_notice": True}
+        else:
+            notice = {}
+            cut = f.find(b">")
+            pred = _WANTED_IRI.get(f[:cut]) if cut >= 0 else None
+            if pred is not None:
+                _take(notice, facts, pred, _object(f[cut + 1 :].decode()))
+        if tn is not None:
+            notice["is_notice"] = True
+        if tp is not None:
+            notice["is_notice"] = True
+            notice["penalty_typed"] = True
+        if tx is not None:
+            _take(notice, facts, P_TYPE, _object(tx.decode()[1:]))
+        if not notice.get("is_notice"):
+            return
+        values = self.values
+        if ti is not None:
+            obj = ti.decode()[2:].rstrip()
+            notice["title"] = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
+        for key, pred, cap in (
+            ("issued", P_ISSUED, iss),
+            ("publisher", P_PUBLISHER, pu),
+            ("genre", P_GENRE, ge),
+            ("budget", P_BUDGET, bk),
+            ("pub_start", P_PUB_START, ps),
+            ("pub_end", P_PUB_END, pe),
+        ):
+            if cap is not None:
+                value = values[pred].get(cap, _UNSEEN)
+                notice[key] = self.value(pred, cap) if value is _UNSEEN else value
+        if areas[0] is not None:
+            found = notice.get("areas") or []
+            for cap in areas[:-1]:
+                if cap is None:
+                    break
+                area = values[P_AREA].get(cap, _UNSEEN)
+                if area is _UNSEEN:
+                    area = self.value(P_AREA, cap)
+                if area is not None:
+                    found.append(area)
+            if found:
+                notice["areas"] = found
+        if p1 is not None:
+            count = sum(m.group(p) is not None for p in _PENALTIES)
+            notice["penalty_fields"] = notice.get("penalty_fields", 0) + count
+        self.agg.add(notice)
+
+
 def aggregate_source(nt_path: Path) -> dict[str, Any]:
-    with open(nt_path, encoding="utf-8") as f:
-        return aggregate_lines(f)
+    """aggregate_lines over the file, from its bytes read in blocks (see _predicates)."""
+    runs = _Runs()
+    try:
+        with open(nt_path, "rb") as f:
+            rest = b"\n"
+            while block := f.read(_CHUNK):
+                if b"\r" in block:
+                    raise _Fallback  # text mode reads it as a line end
+                rest = runs.scan(rest + block, final=False)
+            runs.scan(rest, final=True)
+    except _Fallback:
+        with open(nt_path, encoding="utf-8") as f:
+            return aggregate_lines(f)
+    return runs.agg.result()
 
 
 def _file_key(path: Path) -> list:

@@ -170,6 +170,10 @@ class SourceState:
         row = self.db.execute("SELECT item FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
+    def item_texts(self) -> dict[str, str]:
+        """Every stored item, by document id (uncommitted changes included), in one query."""
+        return dict(self.db.execute("SELECT doc_id, item FROM docs WHERE item IS NOT NULL"))
+
     @classmethod
     def open(cls, state_dir: Path, source_id: str) -> SourceState:
         return cls(state_dir / f"{source_id}.sqlite3")

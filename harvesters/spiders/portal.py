@@ -796,10 +796,11 @@ class PortalSpider(scrapy.Spider):
         start = urlsplit(self.start_urls[0])
         here = f"{start.scheme}://{start.netloc}/" if self.sandbox else None
         carried = 0
+        stored = self.state.item_texts()  # one pass: a query per document costs more
         for doc in self.state.docs.values():
             if not doc.has_item or doc.doc_id in emitted:
                 continue
-            text = doc.item
+            text = stored.get(doc.doc_id)
             if not text:
                 continue
             status = doc.status
