@@ -142,6 +142,8 @@ def write_health(data: DataDir, run_id: str, spider: PortalSpider, reason: str |
         "retries": stats.get("retry/count", 0),
         "robots_forbidden": stats.get("robotstxt/forbidden", 0),
         "lists": spider.walks,
+        "probe_pages": counts["probe_pages"],  # list pages read below the top (listwalk.py)
+        "lists_walked_whole": counts["lists_walked_whole"],  # did not fit their old order
         "blocked": spider.blocked,
         "list_failed": spider.list_failed,
         "finish_reason": reason,
