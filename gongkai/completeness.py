@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import operator
 import os
 import re
 from collections import defaultdict
@@ -315,47 +314,51 @@ def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
 # captures keep the last value, as the reference does; the areas and the penalty fields, which
 # accumulate, are captured one by one up to a bound. It relies on IRIs without '>' (as
 # ontology/ntriples.py writes them); whatever it does not expect (one subject in two runs, more
-# areas or types than it captures, '\r') goes through the reference pass, for the run or the file.
+# areas or types than it captures, '\r') makes the reference pass read the file instead.
 _L = rb"[^\n]*+"
 _MAX_AREAS = 4
+# the WANTED predicates in the order their groups appear in the pattern (see _GROUPS)
+_ORDER = (P_TYPE, P_TITLE, P_ISSUED, P_PUBLISHER, P_GENRE, P_AREA, P_BUDGET, P_PUB_START, P_PUB_END)
+_ORDER += tuple(sorted(P_PENALTY))
 
 
 def _e(text: str) -> bytes:
     return re.escape(text.encode())
 
 
-def _chain(prefix: str, n: int, value: bytes) -> bytes:
+def _chain(prefix: str, n: int, value: bytes, overflow: bytes) -> bytes:
     """Captures the k-th occurrence as group {prefix}k (k < n), any later one as {prefix}n."""
     out = b"(?P<%s1>%s)" % (prefix.encode(), value)
     for k in range(2, n + 1):
         cond, name = f"{prefix}{k - 1}".encode(), f"{prefix}{k}".encode()
-        out = b"(?({@%s})(?P<%s>%s)|%s)" % (cond, name, value if k < n else b"", out)
+        out = b"(?({@%s})(?P<%s>%s)|%s)" % (cond, name, value if k < n else overflow, out)
     return out
 
 
 def _predicates() -> bytes:
-    """The WANTED predicates, each with the groups that capture its object.
+    """The WANTED predicates, each followed by the groups that capture its object.
 
-    Checking every line's predicate letter by letter is most of the matching time, so each
-    namespace is recognised by its first distinct characters and skipped by length; a local
-    name that matches is then checked whole by a lookbehind, which keeps it exact."""
+    Checking every line's predicate letter by letter costs most of the matching time, so each
+    namespace is recognised by its first distinct characters and skipped by its length; a local
+    name that matches is then checked whole by a lookbehind, which keeps the test exact. Every
+    group captures at least one character when it matches (findall gives b"" otherwise)."""
     value = rb">" + _L
     tails = {
         P_TYPE: rb"(?:> " + _e("<" + GK + "Notice>") + rb" (?P<tn>\.)(?=\n|\Z)"
         + rb"|> " + _e(PENALTY_TYPE) + rb" (?P<tp>\.)(?=\n|\Z)"
-        + rb"|(?({@tx})(?P<tx2>))(?P<tx>" + value + rb"))",
+        + rb"|(?({@tx})(?=(?P<tx2>>)))(?P<tx>" + value + rb"))",
         P_TITLE: b"(?P<ti>" + value + b")",
         P_ISSUED: b"(?P<is>" + value + b")",
         P_PUBLISHER: b"(?P<pu>" + value + b")",
         P_GENRE: b"(?P<ge>" + value + b")",
+        P_AREA: _chain("a", _MAX_AREAS + 1, value, b">") + _L,
         P_BUDGET: b"(?P<bk>" + value + b")",
         P_PUB_START: b"(?P<ps>" + value + b")",
         P_PUB_END: b"(?P<pe>" + value + b")",
-        P_AREA: _chain("a", _MAX_AREAS + 1, value),
-        "penalty": _chain("p", len(PENALTY_PROPS), b"") + value,
+        "penalty": _chain("p", len(PENALTY_PROPS), b">", b">") + _L,
     }  # fmt: skip
-    spaces: dict[str, dict[str, list[str]]] = {}  # namespace → tail key → local names
-    for pred in sorted(WANTED):
+    spaces: dict[str, dict[str, list[str]]] = {}  # namespace → tail → local names
+    for pred in _ORDER:
         iri = pred[1:-1]
         cut = max(iri.rfind("#"), iri.rfind("/")) + 1
         key = "penalty" if pred in P_PENALTY else pred
@@ -364,7 +367,7 @@ def _predicates() -> bytes:
     for ns, by_tail in spaces.items():
         shared = max(len(os.path.commonprefix([ns, other])) for other in spaces if other != ns)
         head = min(shared + 1, len(ns))
-        locals_ = [
+        names = [
             b"(?:"
             + b"|".join(_e(name) + b"(?<=> <" + _e(ns + name) + b")" for name in names)
             + b")"
@@ -372,13 +375,13 @@ def _predicates() -> bytes:
             for key, names in by_tail.items()
         ]
         skip = b"[^\\n]{%d}" % (len(ns) - head) if len(ns) > head else b""
-        branches.append(_e(ns[:head]) + skip + b"(?:" + b"|".join(locals_) + b")")
+        branches.append(_e(ns[:head]) + skip + b"(?:" + b"|".join(names) + b")")
     return b"(?:" + b"|".join(branches) + b")"
 
 
 def _build_pattern() -> re.Pattern[bytes]:
     template = (
-        rb"\n<(?P<s>[^>]*+)> <(?P<f>" + _L + rb")"
+        rb"\n<(?P<s>[^>#\n]*+)> <(?P<f>" + _L + rb")"
         + rb"(?:\n<(?P=s)(?:> <(?:" + _predicates() + rb"|" + _L + rb")|#" + _L + rb"))*"
     )  # fmt: skip
     numbers = re.compile(re.sub(rb"\{@\w+\}", b"1", template)).groupindex
@@ -388,15 +391,16 @@ def _build_pattern() -> re.Pattern[bytes]:
 
 
 _RUN = _build_pattern()
-_AREAS = tuple(f"a{k}" for k in range(1, _MAX_AREAS + 2))
-_PENALTIES = tuple(f"p{k}" for k in range(1, len(PENALTY_PROPS) + 1))
-_GROUPS = ("s", "f", "tn", "tp", "tx2", "tx", "ti", "is", "pu", "ge", "bk", "ps", "pe")
-_pick = operator.itemgetter(
-    *(_RUN.groupindex[name] - 1 for name in _GROUPS + _AREAS[:-1] + (_AREAS[-1], _PENALTIES[0]))
-)
+_GROUPS = ("s", "f", "tn", "tp", "tx2", "tx", "ti", "is", "pu", "ge", "a5", "a4", "a3", "a2", "a1")
+_GROUPS += ("bk", "ps", "pe", "p6", "p5", "p4", "p3", "p2", "p1")
+if tuple(sorted(_RUN.groupindex, key=_RUN.groupindex.__getitem__)) != _GROUPS:
+    raise RuntimeError("completeness: the run pattern's groups are not in the expected order")
+_HEAD = re.compile(rb"\n<([^>#\n]*+)> <")
 _NOTICE_LINE = (RDF_TYPE + "> <" + GK + "Notice> .").encode()
 _WANTED_IRI = {p[1:-1].encode(): p for p in WANTED}
-_CHUNK = 1 << 20  # larger blocks cost more in page faults than they save
+# a first line with one of these predicates may make its run a notice, or set a fact
+_SIGNIFICANT = {p[1:-1].encode() for p in (P_TYPE, P_BUDGET, P_PUB_START, *P_PENALTY)}
+_CHUNK = 1 << 18
 _UNSEEN = object()
 
 
@@ -404,12 +408,31 @@ class _Fallback(Exception):
     """The bytes are not as the fast pass expects: the reference pass reads the file."""
 
 
+def _tail(buf: bytearray, end: int) -> int:
+    """Where the lines of the last subject of buf[:end] (and the skipped lines among them)
+    begin: its run may go on in the next block."""
+    pos = buf.rfind(b"\n", 0, end)  # the last line may be incomplete
+    subject = None
+    while pos > 0:
+        start = buf.rfind(b"\n", 0, pos)
+        m = _HEAD.match(buf, start, pos)
+        if m is not None:
+            if subject is None:
+                subject = m.group(1)
+            elif m.group(1) != subject:
+                return pos
+        pos = start
+    return 0
+
+
 class _Runs:
     """The fast pass: the runs of one file, block by block, into an _Aggregator."""
 
     def __init__(self) -> None:
         self.agg = _Aggregator()
-        self.values: dict[str, dict[bytes, Any]] = {p: {} for p in WANTED}
+        self.prev = None  # the subject of the last run: a second run of it goes to the reference
+        self.values: dict[str, dict[bytes, Any]] = {p: {b"": None} for p in WANTED}
+        self.halves: dict[str, str] = {}
 
     def value(self, pred: str, cap: bytes) -> Any:
         """The notice's value for a captured object ('>' and what follows), as _take sets it."""
@@ -419,72 +442,111 @@ class _Runs:
         self.values[pred][cap] = value
         return value
 
-    def slow(self, buf: bytes, start: int, end: int) -> None:
-        _feed(self.agg, [line for line in buf[start:end].decode().split("\n") if line])
+    def areas(self, caps: tuple[bytes, ...], found: list[int]) -> list[int]:
+        values = self.values[P_AREA]
+        for cap in caps:
+            if not cap:
+                break
+            area = values.get(cap, _UNSEEN)
+            if area is _UNSEEN:
+                area = self.value(P_AREA, cap)
+            if area is not None:
+                found.append(area)
+        return found
 
-    def scan(self, buf: bytes, final: bool) -> bytes:
-        """Aggregate the runs in `buf`; return the bytes to scan again with the next block."""
-        pending: re.Match[bytes] | None = None  # the last subject's first run, not aggregated
-        pending_s = b""
-        end = -1  # when that subject had several runs: where the last one ends
-        for m in _RUN.finditer(buf):
-            s = m.group(1)
-            if b"\n" in s:
-                raise _Fallback  # a line without '>'
-            if b"#" in s:
-                continue  # '#' subjects are skipped, and so are the runs they head
-            if pending is not None:
-                if s == pending_s:  # what separates the runs decides, as in the reference
-                    end = m.end()
-                    continue
-                self.flush(buf, pending, end)
-            pending, pending_s, end = m, s, -1
-        if not final:  # the last subject's runs may go on in the next block
-            return buf[pending.start() :] if pending is not None else buf[buf.rfind(b"\n") :]
-        if pending is not None:
-            self.flush(buf, pending, end)
-        return b""
+    def scan(self, buf: bytearray, end: int) -> None:
+        """Aggregate the runs in buf[:end] (which ends where a run ends)."""
+        agg, prev = self.agg, self.prev
+        cells, dates, halves = agg.cells, agg.dates, self.halves
+        issued_of, publisher_of = self.values[P_ISSUED], self.values[P_PUBLISHER]
+        area_of = self.values[P_AREA]
+        notices = undated = 0
+        for row in _RUN.findall(buf, 0, end):
+            (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, a5, a4, a3, a2, a1, bk, ps, pe, *_, p1) = row
+            if s == prev or tx2 or a5:
+                raise _Fallback
+            prev = s
+            if f != _NOTICE_LINE:
+                # not typed gk:Notice on its first line: most often no notice at all
+                if tn or tp or tx or bk or ps or p1 or f[: f.find(b">")] in _SIGNIFICANT:
+                    self.other(row)
+                continue
+            if tp or tx or bk or ps or pe or p1 or a2:
+                self.other(row)
+                continue
+            # The common case, _Aggregator.add inlined: typed gk:Notice on its first line, at
+            # most one area, none of the rarer facts (so area 9 counts as any other).
+            area = area_of.get(a1, _UNSEEN)
+            if area is _UNSEEN:
+                area = self.value(P_AREA, a1)
+            if area == 2 or area == 3:  # add() reads the title and the genre
+                notice = {"issued": self.value(P_ISSUED, iss), "areas": [area]}
+                notice["publisher"] = self.value(P_PUBLISHER, pu)
+                notice["genre"] = self.value(P_GENRE, ge)
+                if ti:
+                    obj = ti.decode()[2:].rstrip()
+                    notice["title"] = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
+                agg.add(notice)
+                continue
+            notices += 1
+            issued = issued_of.get(iss, _UNSEEN)
+            if issued is _UNSEEN:
+                issued = self.value(P_ISSUED, iss)
+            if not issued:
+                undated += 1
+                continue
+            dates.add(issued)
+            if area is None:
+                continue
+            publisher = publisher_of.get(pu, _UNSEEN)
+            if publisher is _UNSEEN:
+                publisher = self.value(P_PUBLISHER, pu)
+            half = halves.get(issued)
+            if half is None:
+                half = halves[issued] = _half(issued)
+            key = f"{area}|{publisher or ''}|{half}"
+            c = cells.get(key)
+            if c is None:
+                cells[key] = [1, issued, issued] + [0] * (N_COUNTERS - 3)
+            else:
+                c[C_COUNT] += 1
+                if issued < c[C_FIRST]:
+                    c[C_FIRST] = issued
+                if issued > c[C_LAST]:
+                    c[C_LAST] = issued
+        agg.notices += notices
+        agg.undated += undated
+        self.prev = prev
 
-    def flush(self, buf: bytes, m: re.Match[bytes], end: int) -> None:
-        if end >= 0:
-            self.slow(buf, m.start(), end)
-        else:
-            self.run(buf, m)
-
-    def run(self, buf: bytes, m: re.Match[bytes]) -> None:
-        """One run: its notice, if it is one, as the reference pass would see it."""
-        (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, bk, ps, pe, *areas, p1) = _pick(m.groups())
-        if tx2 is not None or areas[-1] is not None:
-            self.slow(buf, m.start(), m.end())
-            return
+    def other(self, row: tuple[bytes, ...]) -> None:
+        """Any other run, field by field as in the reference."""
+        (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, a5, a4, a3, a2, a1, bk, ps, pe, *pens) = row
         facts = self.agg.facts
-        if bk is not None:
-            facts["budget_kind"] = True
-        if ps is not None:
-            facts["publicity"] = True
-        if p1 is not None:
-            facts["penalty"] = True
-        if f == _NOTICE_LINE:
-            notice: dict[str, Any] = {"is_notice": True}
-        else:
-            notice = {}
-            cut = f.find(b">")
-            pred = _WANTED_IRI.get(f[:cut]) if cut >= 0 else None
-            if pred is not None:
-                _take(notice, facts, pred, _object(f[cut + 1 :].decode()))
-        if tn is not None:
+        notice: dict[str, Any] = {}
+        cut = f.find(b">")
+        if cut < 0:
+            raise _Fallback  # the reference fails on it
+        pred = _WANTED_IRI.get(f[:cut])
+        if pred is not None:
+            _take(notice, facts, pred, _object(f[cut + 1 :].decode()))
+        if tn:
             notice["is_notice"] = True
-        if tp is not None:
+        if tp:
             notice["is_notice"] = True
             notice["penalty_typed"] = True
-        if tx is not None:
+        if tx:
             _take(notice, facts, P_TYPE, _object(tx.decode()[1:]))
+        if bk:
+            facts["budget_kind"] = True
+        if ps:
+            facts["publicity"] = True
+        if pens[-1]:
+            facts["penalty"] = True
+            notice["penalty_fields"] = notice.get("penalty_fields", 0) + sum(map(bool, pens))
         if not notice.get("is_notice"):
             return
-        values = self.values
-        if ti is not None:
-            obj = ti.decode()[2:].rstrip()
-            notice["title"] = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
+        if ti:
+            notice["title"] = _literal_text(_object(ti.decode()[1:]))
         for key, pred, cap in (
             ("issued", P_ISSUED, iss),
             ("publisher", P_PUBLISHER, pu),
@@ -493,38 +555,37 @@ class _Runs:
             ("pub_start", P_PUB_START, ps),
             ("pub_end", P_PUB_END, pe),
         ):
-            if cap is not None:
-                value = values[pred].get(cap, _UNSEEN)
-                notice[key] = self.value(pred, cap) if value is _UNSEEN else value
-        if areas[0] is not None:
-            found = notice.get("areas") or []
-            for cap in areas[:-1]:
-                if cap is None:
-                    break
-                area = values[P_AREA].get(cap, _UNSEEN)
-                if area is _UNSEEN:
-                    area = self.value(P_AREA, cap)
-                if area is not None:
-                    found.append(area)
-            if found:
-                notice["areas"] = found
-        if p1 is not None:
-            count = sum(m.group(p) is not None for p in _PENALTIES)
-            notice["penalty_fields"] = notice.get("penalty_fields", 0) + count
+            if cap:
+                notice[key] = self.value(pred, cap)
+        areas = self.areas((a1, a2, a3, a4), notice.get("areas") or [])
+        if areas:
+            notice["areas"] = areas
         self.agg.add(notice)
 
 
 def aggregate_source(nt_path: Path) -> dict[str, Any]:
     """aggregate_lines over the file, from its bytes read in blocks (see _predicates)."""
     runs = _Runs()
+    buf = bytearray(_CHUNK)  # one buffer: fresh blocks would cost a page fault per 4 KiB
+    buf[0] = ord("\n")
+    filled = 1
     try:
-        with open(nt_path, "rb") as f:
-            rest = b"\n"
-            while block := f.read(_CHUNK):
-                if b"\r" in block:
+        with open(nt_path, "rb", buffering=0) as f:
+            while True:
+                if filled == len(buf):  # one run longer than the buffer
+                    buf.extend(bytes(len(buf)))
+                with memoryview(buf) as view:
+                    n = f.readinto(view[filled:])
+                if not n:
+                    break
+                if buf.find(b"\r", filled, filled + n) >= 0:
                     raise _Fallback  # text mode reads it as a line end
-                rest = runs.scan(rest + block, final=False)
-            runs.scan(rest, final=True)
+                filled += n
+                end = _tail(buf, filled)
+                runs.scan(buf, end)
+                buf[: filled - end] = buf[end:filled]
+                filled -= end
+            runs.scan(buf, filled)
     except _Fallback:
         with open(nt_path, encoding="utf-8") as f:
             return aggregate_lines(f)
