@@ -17,7 +17,7 @@ from harvesters.state import SourceState
 
 pytestmark = pytest.mark.slow
 
-SOURCES = ["yuzhong", "dianjiang"]  # TRS (20 a page), Hanweb (windows of 3 × 15 records)
+SOURCES = ["yuzhong", "dianjiang"]  # TRS (20 a page), Hanweb (windows of 3 pages of 20 records)
 PER_SOURCE = 1500
 CHURN = Churn(new=0.01, edited=0.001, withdrawn=0.002)
 
