@@ -275,8 +275,9 @@ def _take(notice: dict[str, Any], facts: dict[str, bool], pred: str, obj: str) -
         facts["penalty"] = True
 
 
-def _feed(agg: _Aggregator, lines: Iterable[str]) -> None:
-    """The reference pass: line by line, a notice being a run of lines with one subject."""
+def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
+    """One pass over a source's N-Triples (a notice's triples are contiguous, as mapped)."""
+    agg = _Aggregator()
     current: str | None = None
     notice: dict[str, Any] = {}
     for line in lines:
@@ -299,63 +300,62 @@ def _feed(agg: _Aggregator, lines: Iterable[str]) -> None:
             _take(notice, agg.facts, pred, _object(line[p_end:]))
     if current is not None and notice.get("is_notice"):
         agg.add(notice)
-
-
-def aggregate_lines(lines: Iterable[str]) -> dict[str, Any]:
-    """One pass over a source's N-Triples (a notice's triples are contiguous, as mapped)."""
-    agg = _Aggregator()
-    _feed(agg, lines)
     return agg.result()
 
 
-# The same pass over bytes, for aggregate_source: one regular-expression match per run of lines
-# with one subject (lines of '#' subjects inside a run skipped, as above) that captures what the
-# WANTED predicates say, so that Python touches each notice once instead of each line. Repeated
-# captures keep the last value, as the reference does; the areas and the penalty fields, which
-# accumulate, are captured one by one up to a bound. It relies on IRIs without '>' (as
-# ontology/ntriples.py writes them); whatever it does not expect (one subject in two runs, more
-# areas or types than it captures, '\r') makes the reference pass read the file instead.
+# The same pass over bytes, for aggregate_source. One regular-expression match per run of lines
+# with one subject (lines of '#' subjects within it skipped, as above) captures what the WANTED
+# predicates say, so that Python handles each notice once instead of each line (about a fifth
+# of the lines are WANTED). A repeated capture keeps its last value, as the reference does; the
+# areas and the penalty fields, which accumulate, are captured one by one up to a bound. It
+# relies on lines as ontology/ntriples.py writes them (IRIs without '>'); whatever it does not
+# expect (one subject in two runs, more areas or types than it captures, issued written two
+# ways, '\r') makes the reference pass read the file instead (_aggregate_bytes returns None).
 _L = rb"[^\n]*+"
 _MAX_AREAS = 4
-# the WANTED predicates in the order their groups appear in the pattern (see _GROUPS)
-_ORDER = (P_TYPE, P_TITLE, P_ISSUED, P_PUBLISHER, P_GENRE, P_AREA, P_BUDGET, P_PUB_START, P_PUB_END)
-_ORDER += tuple(sorted(P_PENALTY))
+# The WANTED predicates in the order their groups appear in the pattern: the ones most runs
+# capture first, as matching copies the groups up to the last one set at every alternative.
+_ORDER = (P_TITLE, P_ISSUED, P_PUBLISHER, P_GENRE, P_AREA, P_BUDGET, P_PUB_START, P_PUB_END)
+_ORDER += (*sorted(P_PENALTY), P_TYPE)
 
 
 def _e(text: str) -> bytes:
     return re.escape(text.encode())
 
 
-def _chain(prefix: str, n: int, value: bytes, overflow: bytes) -> bytes:
+def _nth(prefix: str, n: int, value: bytes, overflow: bytes) -> bytes:
     """Captures the k-th occurrence as group {prefix}k (k < n), any later one as {prefix}n."""
-    out = b"(?P<%s1>%s)" % (prefix.encode(), value)
-    for k in range(2, n + 1):
-        cond, name = f"{prefix}{k - 1}".encode(), f"{prefix}{k}".encode()
-        out = b"(?({@%s})(?P<%s>%s)|%s)" % (cond, name, value if k < n else overflow, out)
-    return out
+    alts = [
+        b"(?({@%s%d})(?!))(?P<%s%d>%s)" % (prefix.encode(), k, prefix.encode(), k, value)
+        for k in range(1, n)
+    ]
+    return b"(?:" + b"|".join([*alts, b"(?P<%s%d>%s)" % (prefix.encode(), n, overflow)]) + b")"
 
 
-def _predicates() -> bytes:
-    """The WANTED predicates, each followed by the groups that capture its object.
+def _line_kinds() -> list[bytes]:
+    """One alternative per namespace of the WANTED predicates, for a line after its '> <'.
 
-    Checking every line's predicate letter by letter costs most of the matching time, so each
-    namespace is recognised by its first distinct characters and skipped by its length; a local
-    name that matches is then checked whole by a lookbehind, which keeps the test exact. Every
-    group captures at least one character when it matches (findall gives b"" otherwise)."""
+    Reading every line's predicate letter by letter would cost most of the matching time, so
+    each namespace is recognised by its first distinct characters and skipped by its length;
+    when a local name matches, a lookbehind checks the characters skipped, which keeps the test
+    exact, and any other line of the namespace is taken as it is (unless another namespace
+    starts the same way: the next alternatives try it then). Every group captures at least one
+    character when it matches, findall giving b"" for the others."""
     value = rb">" + _L
     tails = {
-        P_TYPE: rb"(?:> " + _e("<" + GK + "Notice>") + rb" (?P<tn>\.)(?=\n|\Z)"
-        + rb"|> " + _e(PENALTY_TYPE) + rb" (?P<tp>\.)(?=\n|\Z)"
-        + rb"|(?({@tx})(?=(?P<tx2>>)))(?P<tx>" + value + rb"))",
         P_TITLE: b"(?P<ti>" + value + b")",
-        P_ISSUED: b"(?P<is>" + value + b")",
+        # issued as the mapping writes it, "…"^^<…>, its lexical form captured: dates are
+        # mostly distinct, too many to convert one by one
+        P_ISSUED: rb'(?:> (?P<iq>"[^"\n]*+)"\^\^<[^>"\n]*+> \.(?=\n|\Z)|(?P<is>'
+        + value + rb"))",
         P_PUBLISHER: b"(?P<pu>" + value + b")",
         P_GENRE: b"(?P<ge>" + value + b")",
-        P_AREA: _chain("a", _MAX_AREAS + 1, value, b">") + _L,
+        P_AREA: _nth("a", _MAX_AREAS + 1, value, b">") + _L,
         P_BUDGET: b"(?P<bk>" + value + b")",
         P_PUB_START: b"(?P<ps>" + value + b")",
         P_PUB_END: b"(?P<pe>" + value + b")",
-        "penalty": _chain("p", len(PENALTY_PROPS), b">", b">") + _L,
+        "penalty": _nth("p", len(PENALTY_PROPS), b">", b">") + _L,
+        P_TYPE: rb"(?({@tx})(?=(?P<tx2>>)))(?P<tx>" + value + rb")",
     }  # fmt: skip
     spaces: dict[str, dict[str, list[str]]] = {}  # namespace → tail → local names
     for pred in _ORDER:
@@ -363,26 +363,34 @@ def _predicates() -> bytes:
         cut = max(iri.rfind("#"), iri.rfind("/")) + 1
         key = "penalty" if pred in P_PENALTY else pred
         spaces.setdefault(iri[:cut], {}).setdefault(key, []).append(iri[cut:])
-    branches = []
+    kinds = []
     for ns, by_tail in spaces.items():
         shared = max(len(os.path.commonprefix([ns, other])) for other in spaces if other != ns)
         head = min(shared + 1, len(ns))
-        names = [
+        alts = [
             b"(?:"
-            + b"|".join(_e(name) + b"(?<=> <" + _e(ns + name) + b")" for name in names)
+            + b"|".join(_e(name) + b"(?<=" + _e(ns[head:] + name) + b")" for name in names)
             + b")"
             + tails[key]
             for key, names in by_tail.items()
         ]
         skip = b"[^\\n]{%d}" % (len(ns) - head) if len(ns) > head else b""
-        branches.append(_e(ns[:head]) + skip + b"(?:" + b"|".join(names) + b")")
-    return b"(?:" + b"|".join(branches) + b")"
+        if not any(other.startswith(ns[:head]) for other in spaces if other != ns):
+            alts.append(_L)  # no other namespace starts the same way: its lines end here
+        kinds.append(_e(ns[:head]) + skip + b"(?:" + b"|".join(alts) + b")")
+    return kinds
 
 
 def _build_pattern() -> re.Pattern[bytes]:
+    """The run pattern. Its conditionals name groups as {@name}: a group defined further on
+    has no number yet where Python reads them, so they are numbered from a first compilation."""
+    lines = [b"#" + _L] + [b"> <" + kind for kind in _line_kinds()] + [b"> <" + _L]
+    # the subject (lines with '#' in it are skipped); the first line, unless it types the
+    # subject gk:Notice as the mapping writes it
+    notice = _e(RDF_TYPE + "> <" + GK + "Notice> ") + rb"(?=\.(?:\n|\Z))(?P<n0>\.)"
     template = (
-        rb"\n<(?P<s>[^>#\n]*+)> <(?P<f>" + _L + rb")"
-        + rb"(?:\n<(?P=s)(?:> <(?:" + _predicates() + rb"|" + _L + rb")|#" + _L + rb"))*"
+        rb"\n<(?P<s>[^>#\n]*+)> <(?:" + notice + rb"|(?P<f>" + _L + rb"))"
+        + rb"(?:\n<(?P=s)(?:" + b"|".join(lines) + rb"))*"
     )  # fmt: skip
     numbers = re.compile(re.sub(rb"\{@\w+\}", b"1", template)).groupindex
     for name in re.findall(rb"\{@(\w+)\}", template):
@@ -391,16 +399,17 @@ def _build_pattern() -> re.Pattern[bytes]:
 
 
 _RUN = _build_pattern()
-_GROUPS = ("s", "f", "tn", "tp", "tx2", "tx", "ti", "is", "pu", "ge", "a5", "a4", "a3", "a2", "a1")
-_GROUPS += ("bk", "ps", "pe", "p6", "p5", "p4", "p3", "p2", "p1")
+_GROUPS = ("s", "n0", "f", "ti", "iq", "is", "pu", "ge", "a1", "a2", "a3", "a4", "a5", "bk", "ps")
+_GROUPS += ("pe", "p1", "p2", "p3", "p4", "p5", "p6", "tx2", "tx")
 if tuple(sorted(_RUN.groupindex, key=_RUN.groupindex.__getitem__)) != _GROUPS:
     raise RuntimeError("completeness: the run pattern's groups are not in the expected order")
 _HEAD = re.compile(rb"\n<([^>#\n]*+)> <")
 _NOTICE_LINE = (RDF_TYPE + "> <" + GK + "Notice> .").encode()
 _WANTED_IRI = {p[1:-1].encode(): p for p in WANTED}
-# a first line with one of these predicates may make its run a notice, or set a fact
-_SIGNIFICANT = {p[1:-1].encode() for p in (P_TYPE, P_BUDGET, P_PUB_START, *P_PENALTY)}
-_CHUNK = 1 << 18
+# the first line of a run not typed gk:Notice matters with one of these predicates: it may make
+# the run a notice, set a fact, or (an area) fail as in the reference
+_FIRST = {p[1:-1].encode() for p in (P_TYPE, P_BUDGET, P_PUB_START, P_AREA, *P_PENALTY)}
+_BLOCK = 1 << 19
 _UNSEEN = object()
 
 
@@ -409,12 +418,14 @@ class _Fallback(Exception):
 
 
 def _tail(buf: bytearray, end: int) -> int:
-    """Where the lines of the last subject of buf[:end] (and the skipped lines among them)
-    begin: its run may go on in the next block."""
-    pos = buf.rfind(b"\n", 0, end)  # the last line may be incomplete
+    """Where the lines of the last subject of buf[:end] begin, with the skipped lines among and
+    after them: its run may go on in the next block (0: all of it may)."""
+    pos = last = buf.rfind(b"\n", 0, end)  # the last line may be incomplete
     subject = None
     while pos > 0:
-        start = buf.rfind(b"\n", 0, pos)
+        start = buf.rfind(b"\n<", 0, pos)  # lines not starting with '<' are skipped anyway
+        if start < 0:
+            break
         m = _HEAD.match(buf, start, pos)
         if m is not None:
             if subject is None:
@@ -422,7 +433,7 @@ def _tail(buf: bytearray, end: int) -> int:
             elif m.group(1) != subject:
                 return pos
         pos = start
-    return 0
+    return 0 if subject is not None else last  # no run at all: only the last line goes on
 
 
 class _Runs:
@@ -432,14 +443,22 @@ class _Runs:
         self.agg = _Aggregator()
         self.prev = None  # the subject of the last run: a second run of it goes to the reference
         self.values: dict[str, dict[bytes, Any]] = {p: {b"": None} for p in WANTED}
-        self.halves: dict[str, str] = {}
+        self.halves: dict[str, str] = {}  # issued[:7] → _half(issued)
+        self.bases: dict[tuple[bytes, bytes], tuple[int | None, str]] = {}  # → area, key start
+        # (area, publisher) as captured, half year → _Runs.cell
+        self.cell_of: dict[tuple[bytes, bytes, str], tuple[list | None, int | None]] = {}
+        self.lexical: dict[bytes, str] = {}  # '"' + lexical form → date of issue
 
     def value(self, pred: str, cap: bytes) -> Any:
-        """The notice's value for a captured object ('>' and what follows), as _take sets it."""
-        notice: dict[str, Any] = {}
-        _take(notice, {}, pred, _object(cap.decode()[1:]))
-        value = notice.get("areas", [None])[0] if pred == P_AREA else notice.popitem()[1]
-        self.values[pred][cap] = value
+        """The notice's value for a captured object ('>' and what follows), as _take sets it;
+        None when nothing was captured."""
+        values = self.values[pred]
+        value = values.get(cap, _UNSEEN)
+        if value is _UNSEEN:
+            notice: dict[str, Any] = {}
+            _take(notice, {}, pred, _object(cap.decode()[1:]))
+            value = notice.get("areas", [None])[0] if pred == P_AREA else notice.popitem()[1]
+            values[cap] = value
         return value
 
     def areas(self, caps: tuple[bytes, ...], found: list[int]) -> list[int]:
@@ -454,101 +473,125 @@ class _Runs:
                 found.append(area)
         return found
 
+    def issued(self, iq: bytes, iss: bytes) -> str | None:
+        """The date of issue, from its lexical form ('"' and what follows) or its object."""
+        if not iq:
+            return self.value(P_ISSUED, iss)
+        issued = self.lexical.get(iq)
+        if issued is None:
+            issued = self.lexical[iq] = iq.decode()[1:11]
+        return issued
+
+    def cell(self, a1: bytes, pu: bytes, half: str, issued: str) -> tuple[list | None, int | None]:
+        """The counters a notice of this area, publisher and half year adds to, created as add()
+        creates them, and its area; (None, None) when it has no area."""
+        base = self.bases.get((a1, pu))
+        if base is None:
+            area = self.value(P_AREA, a1)
+            prefix = f"{area}|{self.value(P_PUBLISHER, pu) or ''}|"
+            base = self.bases[a1, pu] = (area, prefix)
+        area, prefix = base
+        if area is None:
+            return None, None
+        c = self.agg.cells.get(prefix + half)
+        if c is None:
+            c = self.agg.cells[prefix + half] = [0, issued, issued] + [0] * (N_COUNTERS - 3)
+        return c, area
+
     def scan(self, buf: bytearray, end: int) -> None:
         """Aggregate the runs in buf[:end] (which ends where a run ends)."""
         agg, prev = self.agg, self.prev
-        cells, dates, halves = agg.cells, agg.dates, self.halves
-        issued_of, publisher_of = self.values[P_ISSUED], self.values[P_PUBLISHER]
-        area_of = self.values[P_AREA]
+        dates, lexical, halves, cell_of = agg.dates, self.lexical, self.halves, self.cell_of
         notices = undated = 0
         for row in _RUN.findall(buf, 0, end):
-            (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, a5, a4, a3, a2, a1, bk, ps, pe, *_, p1) = row
-            if s == prev or tx2 or a5:
-                raise _Fallback
+            s, n0, f, ti, iq, iss, pu, ge, a1, a2, _, _, _, bk, ps, pe, p1, _, _, _, _, _, _, tx = row  # fmt: skip
+            if s == prev:
+                raise _Fallback  # one subject in two runs: what separates them decides
             prev = s
-            if f != _NOTICE_LINE:
-                # not typed gk:Notice on its first line: most often no notice at all
-                if tn or tp or tx or bk or ps or p1 or f[: f.find(b">")] in _SIGNIFICANT:
+            if not n0:  # not typed gk:Notice on its first line: most often no notice at all
+                if tx or bk or ps or p1 or a1 or f[: f.find(b">")] in _FIRST:
                     self.other(row)
                 continue
-            if tp or tx or bk or ps or pe or p1 or a2:
+            if tx or iss or a2 or bk or ps or pe or p1:
                 self.other(row)
                 continue
-            # The common case, _Aggregator.add inlined: typed gk:Notice on its first line, at
-            # most one area, none of the rarer facts (so area 9 counts as any other).
-            area = area_of.get(a1, _UNSEEN)
-            if area is _UNSEEN:
-                area = self.value(P_AREA, a1)
-            if area == 2 or area == 3:  # add() reads the title and the genre
-                notice = {"issued": self.value(P_ISSUED, iss), "areas": [area]}
-                notice["publisher"] = self.value(P_PUBLISHER, pu)
-                notice["genre"] = self.value(P_GENRE, ge)
-                if ti:
-                    obj = ti.decode()[2:].rstrip()
-                    notice["title"] = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
-                agg.add(notice)
-                continue
+            # The common case, with _Aggregator.add inlined: typed gk:Notice on its first line,
+            # at most one area, issued as the mapping writes it, none of the rarer facts (so
+            # no budget kind, publicity dates, penalty fields or penalty type).
             notices += 1
-            issued = issued_of.get(iss, _UNSEEN)
-            if issued is _UNSEEN:
-                issued = self.value(P_ISSUED, iss)
+            issued = lexical.get(iq) if iq else ""
+            if issued is None:
+                issued = lexical[iq] = iq.decode()[1:11]
             if not issued:
                 undated += 1
+                self.value(P_AREA, a1)  # which may fail, as in the reference
                 continue
             dates.add(issued)
-            if area is None:
-                continue
-            publisher = publisher_of.get(pu, _UNSEEN)
-            if publisher is _UNSEEN:
-                publisher = self.value(P_PUBLISHER, pu)
-            half = halves.get(issued)
+            half = halves.get(issued[:7])  # all _half reads
             if half is None:
-                half = halves[issued] = _half(issued)
-            key = f"{area}|{publisher or ''}|{half}"
-            c = cells.get(key)
-            if c is None:
-                cells[key] = [1, issued, issued] + [0] * (N_COUNTERS - 3)
-            else:
-                c[C_COUNT] += 1
-                if issued < c[C_FIRST]:
-                    c[C_FIRST] = issued
-                if issued > c[C_LAST]:
-                    c[C_LAST] = issued
+                half = halves[issued[:7]] = _half(issued)
+            cell = cell_of.get((a1, pu, half))
+            if cell is None:
+                cell = cell_of[a1, pu, half] = self.cell(a1, pu, half, issued)
+            c, area = cell
+            if c is None:  # no area
+                continue
+            c[C_COUNT] += 1
+            if issued < c[C_FIRST]:
+                c[C_FIRST] = issued
+            if issued > c[C_LAST]:
+                c[C_LAST] = issued
+            if area == 2 or area == 3:  # the counters that read the title and the genre
+                obj = ti.decode()[2:].rstrip() if ti else ""
+                title = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
+                if area == 3:
+                    kind = budget_kind_of(title, None)
+                    if kind == "budget":
+                        c[C_BUDGET] += 1
+                        c[C_BUDGET_H2] += half.endswith("2")
+                    elif kind == "final":
+                        c[C_FINAL] += 1
+                        c[C_FINAL_H1] += half.endswith("1")
+                elif "行政处罚决定书" in title or "处罚决定" in (self.value(P_GENRE, ge) or ""):
+                    c[C_PENALTY] += 1
+                    c[C_PENALTY_INCOMPLETE] += 1  # no penalty fields
         agg.notices += notices
         agg.undated += undated
         self.prev = prev
 
     def other(self, row: tuple[bytes, ...]) -> None:
         """Any other run, field by field as in the reference."""
-        (s, f, tn, tp, tx2, tx, ti, iss, pu, ge, a5, a4, a3, a2, a1, bk, ps, pe, *pens) = row
+        (s, n0, f, ti, iq, iss, pu, ge, a1, a2, a3, a4, a5, bk, ps, pe, *pens, tx2, tx) = row
+        if tx2 or a5 or (iq and iss):
+            raise _Fallback  # more types or areas than captured; issued twice, differently
         facts = self.agg.facts
         notice: dict[str, Any] = {}
-        cut = f.find(b">")
-        if cut < 0:
-            raise _Fallback  # the reference fails on it
-        pred = _WANTED_IRI.get(f[:cut])
-        if pred is not None:
-            _take(notice, facts, pred, _object(f[cut + 1 :].decode()))
-        if tn:
+        if n0:
             notice["is_notice"] = True
-        if tp:
-            notice["is_notice"] = True
-            notice["penalty_typed"] = True
+        else:
+            cut = f.find(b">")
+            if cut < 0:
+                raise _Fallback  # the reference fails on it
+            pred = _WANTED_IRI.get(f[:cut])
+            if pred is not None:
+                _take(notice, facts, pred, _object(f[cut + 1 :].decode()))
         if tx:
             _take(notice, facts, P_TYPE, _object(tx.decode()[1:]))
         if bk:
             facts["budget_kind"] = True
         if ps:
             facts["publicity"] = True
-        if pens[-1]:
+        if pens[0]:
             facts["penalty"] = True
             notice["penalty_fields"] = notice.get("penalty_fields", 0) + sum(map(bool, pens))
+        areas = self.areas((a1, a2, a3, a4), notice.get("areas") or [])
         if not notice.get("is_notice"):
             return
         if ti:
             notice["title"] = _literal_text(_object(ti.decode()[1:]))
+        if iq or iss:
+            notice["issued"] = self.issued(iq, iss)
         for key, pred, cap in (
-            ("issued", P_ISSUED, iss),
             ("publisher", P_PUBLISHER, pu),
             ("genre", P_GENRE, ge),
             ("budget", P_BUDGET, bk),
@@ -557,16 +600,16 @@ class _Runs:
         ):
             if cap:
                 notice[key] = self.value(pred, cap)
-        areas = self.areas((a1, a2, a3, a4), notice.get("areas") or [])
         if areas:
             notice["areas"] = areas
         self.agg.add(notice)
 
 
-def aggregate_source(nt_path: Path) -> dict[str, Any]:
-    """aggregate_lines over the file, from its bytes read in blocks (see _predicates)."""
+def _aggregate_bytes(nt_path: Path, block: int = _BLOCK) -> dict[str, Any] | None:
+    """The fast pass over the file's bytes, read `block` bytes at a time; None when the file
+    is not as it expects."""
     runs = _Runs()
-    buf = bytearray(_CHUNK)  # one buffer: fresh blocks would cost a page fault per 4 KiB
+    buf = bytearray(block)  # one buffer: fresh blocks would cost a page fault per 4 KiB
     buf[0] = ord("\n")
     filled = 1
     try:
@@ -587,9 +630,17 @@ def aggregate_source(nt_path: Path) -> dict[str, Any]:
                 filled -= end
             runs.scan(buf, filled)
     except _Fallback:
-        with open(nt_path, encoding="utf-8") as f:
-            return aggregate_lines(f)
+        return None
     return runs.agg.result()
+
+
+def aggregate_source(nt_path: Path) -> dict[str, Any]:
+    """aggregate_lines over the file: the same dict, from its bytes, without Python for each line."""
+    agg = _aggregate_bytes(nt_path)
+    if agg is None:
+        with open(nt_path, encoding="utf-8") as f:
+            agg = aggregate_lines(f)
+    return agg
 
 
 def _file_key(path: Path) -> list:
