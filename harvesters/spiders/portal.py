@@ -306,8 +306,8 @@ class PortalSpider(scrapy.Spider):
         if total is None or before < 0:
             return "probe" if known else "stop"
         lost = before + self.counts[f"fresh:{key}"] - total
-        if lost == 0:
-            return "probe" if known else "stop"
+        if lost == 0:  # unchanged below; a list whose order is not known is read once for it
+            return "probe" if known else "stop" if pages is None else "all"
         if known and bisect_worthwhile(pages, lost):
             return "probe"
         self.shrunk = True
