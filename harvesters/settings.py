@@ -44,6 +44,10 @@ CLOSESPIDER_TIMEOUT = 4 * 3600
 # request for every listed known document (a periodic full check).
 GONGKAI_INCREMENTAL = True
 GONGKAI_REVALIDATE = False
+# Each incremental run reads one page in N of a long list again below its top walk, a different
+# one each run (harvesters/listwalk.py): an edit that leaves a notice in place on its list is
+# seen within N runs. 1 reads every list whole every run.
+GONGKAI_LIST_AUDIT_EVERY = 7
 GONGKAI_WARC_LEVEL = 1
 
 # Scrapy 2.19's downloader lets every queued request of a slot through at once (asyncio

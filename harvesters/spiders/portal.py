@@ -48,7 +48,13 @@ from twisted.python.failure import Failure
 from gongkai.config import DataDir
 from harvesters.extract import NotADetailPage, extract
 from harvesters.families import hanweb, trs
-from harvesters.listwalk import SMALL_LIST_PAGES, audit_pages, bisect_worthwhile, locate
+from harvesters.listwalk import (
+    AUDIT_EVERY,
+    SMALL_LIST_PAGES,
+    audit_pages,
+    bisect_worthwhile,
+    locate,
+)
 from harvesters.state import SourceState, doc_id_of, list_signature
 from ontology.annual_report import is_annual_report
 
@@ -150,6 +156,7 @@ class PortalSpider(scrapy.Spider):
             settings.getbool("GONGKAI_INCREMENTAL", True) and not spider.state.empty
         )
         spider.revalidate = settings.getbool("GONGKAI_REVALIDATE", False)
+        spider.audit_every = max(1, settings.getint("GONGKAI_LIST_AUDIT_EVERY", AUDIT_EVERY))
         spider.list_retries = settings.getint("GONGKAI_LIST_RETRIES", 8)
         spider.detail_retries = settings.getint("GONGKAI_TRUNCATED_RETRIES", 2)
         spider.lists_meta = (
@@ -362,7 +369,7 @@ class PortalSpider(scrapy.Spider):
         wanted = set(found.probes)
         if not probe.audited:
             probe.audited = True
-            wanted |= set(audit_pages(probe.pages, self.state.runs))
+            wanted |= set(audit_pages(probe.pages, self.state.runs, self.audit_every))
         wanted -= set(seen) | probe.outstanding
         if wanted:
             probe.outstanding |= wanted
