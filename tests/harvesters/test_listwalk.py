@@ -97,3 +97,7 @@ def test_audit_reads_every_page_within_the_period() -> None:
 )
 def test_bisect_only_when_cheaper_than_a_walk(pages: int, lost: int, worth: bool) -> None:
     assert bisect_worthwhile(pages, lost) is worth
+
+
+def test_an_audit_every_run_reads_the_whole_list() -> None:
+    assert audit_pages(30, 5, every=1) == list(range(30))
