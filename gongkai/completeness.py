@@ -165,6 +165,16 @@ def _half(issued: str) -> str:
     return f"{issued[:4]}-H{1 if issued[5:7] <= '06' else 2}"
 
 
+def _count_budget(c: list, kind: str | None, half: str) -> None:
+    """A budget (expected in the second half) or a final account (in the first) in its cell."""
+    if kind == "budget":
+        c[C_BUDGET] += 1
+        c[C_BUDGET_H2] += half.endswith("2")
+    elif kind == "final":
+        c[C_FINAL] += 1
+        c[C_FINAL_H1] += half.endswith("1")
+
+
 class _Aggregator:
     def __init__(self) -> None:
         self.cells: dict[str, list] = {}
@@ -197,13 +207,7 @@ class _Aggregator:
             if issued > c[C_LAST]:
                 c[C_LAST] = issued
             if area == 3:
-                kind = budget_kind_of(title, n.get("budget"))
-                if kind == "budget":
-                    c[C_BUDGET] += 1
-                    c[C_BUDGET_H2] += half.endswith("2")
-                elif kind == "final":
-                    c[C_FINAL] += 1
-                    c[C_FINAL_H1] += half.endswith("1")
+                _count_budget(c, budget_kind_of(title, n.get("budget")), half)
             elif area == 9:
                 start, end = n.get("pub_start"), n.get("pub_end")
                 if start and end:
@@ -545,13 +549,7 @@ class _Runs:
                 obj = ti.decode()[2:].rstrip() if ti else ""
                 title = _literal_text(obj[:-2] if obj.endswith(" .") else obj)
                 if area == 3:
-                    kind = budget_kind_of(title, None)
-                    if kind == "budget":
-                        c[C_BUDGET] += 1
-                        c[C_BUDGET_H2] += half.endswith("2")
-                    elif kind == "final":
-                        c[C_FINAL] += 1
-                        c[C_FINAL_H1] += half.endswith("1")
+                    _count_budget(c, budget_kind_of(title, None), half)
                 elif "行政处罚决定书" in title or "处罚决定" in (self.value(P_GENRE, ge) or ""):
                     c[C_PENALTY] += 1
                     c[C_PENALTY_INCOMPLETE] += 1  # no penalty fields
