@@ -134,7 +134,6 @@ class PortalSpider(scrapy.Spider):
         self.seen_pages: dict[str, dict[int, list[str]]] = {}  # list key → page → doc ids
         self.geometry: dict[str, tuple[int, int]] = {}  # list key → (page size, pages)
         self.probes: dict[str, ListProbe] = {}
-        self.withdrawn_now: set[str] = set()
         self._orders: dict[str, list[str] | None] = {}
         self.shrunk = False  # a list states fewer records than expected: look for withdrawals
         self.list_failed = False
@@ -727,7 +726,6 @@ class PortalSpider(scrapy.Spider):
     def withdraw(self, doc_id: str) -> None:
         day = datetime.now(CST).date().isoformat()
         self.state.record_withdrawn(doc_id, day)
-        self.withdrawn_now.add(doc_id)
         self.counts["withdrawn"] += 1
 
     def block(self) -> None:
