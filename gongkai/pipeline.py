@@ -175,6 +175,7 @@ class SourceResult:
     quarantined: int = 0
     reported: int = 0
     unresolved_publishers: dict[str, int] = field(default_factory=dict)
+    links_not_iris: int = 0  # harvested links left out of the graph (ontology/ntriples.py)
     published_urls: list[str] = field(default_factory=list)
     quarantined_urls: list[str] = field(default_factory=list)
     reported_urls: list[str] = field(default_factory=list)
@@ -330,6 +331,8 @@ def map_validate_source(
                     result.unresolved_publishers[name] = (
                         result.unresolved_publishers.get(name, 0) + 1
                     )
+                elif " is not an IRI: " in problem:
+                    result.links_not_iris += 1
             pending.append((digest, entry, key, raw, item if mapped else None, mapped))
             if fresh >= BATCH or len(pending) >= PENDING_MAX:
                 flush(graph)
@@ -448,7 +451,7 @@ def publish(
         from endpoint.remote import publish_to
 
         return publish_to(to, graphs, run_id=run_id, profile=store_profile)
-    return publish_store(data, graphs, run_id=run_id)
+    return publish_store(data, graphs, run_id=run_id, checked=True)
 
 
 def completeness_graph(data: DataDir, run_id: str, graphs: dict[str, Path], sources) -> Path:
@@ -557,6 +560,7 @@ def account(data: DataDir, run_id: str, results: dict[str, SourceResult]) -> dic
             "unaccounted": len(unaccounted) if records is not None else None,
             "unaccounted_urls": sorted(unaccounted)[:50],
             "unresolved_publishers": r.unresolved_publishers,
+            "links_not_iris": r.links_not_iris,
             "refused": refused[0]["reason"] if refused else None,
             "flags": health.get("flags", []),
             "attachments": attachment_counts(data, run_id, sid),

@@ -990,7 +990,10 @@ def fetch_log_path(data: DataDir, run_id: str, source_id: str) -> Path:
 
 def url_key(url: str) -> str:
     """An attachment's identity across runs: the sandbox's port changes per run."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[x/a.pdf": no URL to fetch; the mapping leaves it out
+        return url
     if parts.hostname in ("127.0.0.1", "localhost", "::1"):
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return url

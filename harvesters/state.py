@@ -79,7 +79,10 @@ _NUMERIC_ID = re.compile(r"/(\d{3,})\.s?html?$")
 def doc_id_of(url: str) -> str:
     """The stable document id a URL carries (TRS docid, Hanweb article id, a numeric file
     name), else the URL itself: copies (`_app`, `_wap`, another column) share the id."""
-    path = urlsplit(url).path
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[x/…": not a URL a crawl fetched (the mapping quarantines it)
+        return url
     for pattern in (_TRS_ID, _HANWEB_ID, _NUMERIC_ID):
         if m := pattern.search(path):
             return m.group(1)

@@ -25,7 +25,7 @@ from ontology.namespaces import (
     run_iri,
     source_iri,
 )
-from ontology.ntriples import XSD, iri, literal, triple
+from ontology.ntriples import XSD, NotAnIRI, iri, literal, triple
 
 # Areas whose notices carry structured facts the founding notice names (ontology/facts.py).
 FACT_AREAS = frozenset({2, 3, 8, 9})
@@ -127,20 +127,29 @@ def item_to_ntriples(
     text(GK.validity, item.get("validity"))
     for keyword in item.get("keywords") or []:
         text(DCAT.keyword, keyword)
-    if item.get("url"):
-        add(GK.sourcePage, iri(item["url"]))
-        add(FOAF.page, iri(item["url"]))
+
+    def link(what: str, url: str) -> str | None:
+        """A harvested link as an IRI, or None (and a problem) when it cannot be one."""
+        try:
+            return iri(url)
+        except NotAnIRI as exc:
+            problems.append(f"{what} is not an IRI: {exc}")
+            return None
+
+    if item.get("url") and (page := link("page URL", item["url"])):
+        add(GK.sourcePage, page)
+        add(FOAF.page, page)
     texts = item.get("attachment_texts") or {}
     tail: list[str] = []  # triples of other subjects, after the notice's (kept contiguous)
     for attachment in item.get("attachments") or []:
-        add(GK.attachment, iri(attachment))
+        if not (a := link("attachment link", attachment)):
+            continue
+        add(GK.attachment, a)
         text_of = texts.get(attachment)
         if isinstance(text_of, str) and text_of.strip():
             # What the file says (harvesters/attachments.py), bounded; the search index has it all.
             value = text_of.strip()[:ATTACHMENT_TEXT_CHARS]
-            tail.append(
-                triple(iri(attachment), iri(str(GK.attachmentText)), literal(value, lang="zh"))
-            )
+            tail.append(triple(a, iri(str(GK.attachmentText)), literal(value, lang="zh")))
     if item.get("sha256"):
         add(GK.sha256, literal(item["sha256"]))
     if item.get("withdrawn"):

@@ -175,3 +175,26 @@ def test_an_edited_notice_links_its_previous_version():
         ox.NamedNode(mapped.iri + "#v1"), ox.NamedNode(GK + "sha256"), None
     )
     assert [q.object.value for q in prev] == ["cd" * 32]
+
+
+def test_a_broken_attachment_link_is_encoded_and_the_notice_loads() -> None:
+    item = dict(ITEM, attachments=["https://www.ybq.gov.cn/fj/预算%zz.pdf"])
+    mapped = item_to_ntriples(item, "r", RESOLVER, SOURCE)
+    store = ox.Store()
+    store.bulk_load(input=mapped.ntriples.encode(), format=ox.RdfFormat.N_TRIPLES)  # strict
+    assert value(store, GK + "attachment") == ["https://www.ybq.gov.cn/fj/预算%25zz.pdf"]
+    assert mapped.problems == []
+
+
+def test_an_attachment_link_that_is_no_iri_is_left_out_as_a_problem() -> None:
+    item = dict(ITEM, attachments=["http://[www.ybq.gov.cn/a.pdf", ITEM["attachments"][0]])
+    mapped = item_to_ntriples(item, "r", RESOLVER, SOURCE)
+    assert value(parsed(mapped.ntriples), GK + "attachment") == [ITEM["attachments"][0]]
+    assert len(mapped.problems) == 1
+    assert mapped.problems[0].startswith("attachment link is not an IRI: ")
+
+
+def test_a_page_url_that_is_no_iri_leaves_no_source_page() -> None:
+    mapped = item_to_ntriples(dict(ITEM, url="http://[x/t1.html"), "r", RESOLVER, SOURCE)
+    assert value(parsed(mapped.ntriples), GK + "sourcePage") == []
+    assert mapped.problems[0].startswith("page URL is not an IRI: ")
