@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-naive", action="store_true", help="no whole-graph pySHACL anchor")
     p.add_argument("--skip-scrapy-bench", action="store_true", help="no `scrapy bench` anchor")
     p.add_argument("--skip-bulk-load", action="store_true", help="no raw bulk_load anchor")
+    p.add_argument(
+        "--bulk-load-rounds",
+        type=int,
+        default=3,
+        help="runs of each bulk_load anchor and of the store write, in turn (medians)",
+    )
     p.add_argument("--skip-incremental", action="store_true", help="no second (daily) run")
     p.add_argument("--new-fraction", type=float, default=0.01, help="daily run: share of new")
     p.add_argument("--edit-fraction", type=float, default=0.001, help="daily run: share edited")
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_naive=a.skip_naive,
         skip_scrapy_bench=a.skip_scrapy_bench,
         skip_bulk_load=a.skip_bulk_load,
+        bulk_load_rounds=a.bulk_load_rounds,
         skip_incremental=a.skip_incremental,
         query_runs=a.query_runs,
         out_dir=a.out,

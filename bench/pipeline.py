@@ -456,29 +456,67 @@ def naive_validation(files: list[Path], limit: int) -> dict[str, Any]:
     }
 
 
-def raw_bulk_load(graphs: dict[str, Path], tmp: Path) -> dict[str, Any]:
-    """One `bulk_load` of every published N-Triples file into an empty store, from a file
-    written first (not timed): into the default graph (`default`, the issue's anchor) and, as
-    N-Quads, into their named graphs (`named`: what a publish has to write; a named-graph quad
-    is written to six indexes, a default-graph triple to three)."""
+_REPLAY = r"""
+import json, resource, shutil, sys, tempfile, time
+from pathlib import Path
+from endpoint.store import publish, read_manifest
+from gongkai.config import DataDir
+graphs = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+d = Path(tempfile.mkdtemp(prefix="bench-replay-", dir=sys.argv[2]))
+t, c = time.perf_counter(), time.process_time()
+gen = publish(DataDir(d), graphs, run_id=sys.argv[3], checked=True)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+n = int(read_manifest(gen)["triples"])
+shutil.rmtree(d, ignore_errors=True)
+print(json.dumps({"triples": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+    "triples_per_s": round(n / wall), "maxrss_bytes":
+    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (its own CPU and memory with it), and every wall time."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return ordered[(len(ordered) - 1) // 2] | {"walls_s": [r["wall_s"] for r in runs]}
+
+
+def raw_bulk_load(
+    graphs: dict[str, Path], tmp: Path, run_id: str = "bench", rounds: int = 3
+) -> dict[str, Any]:
+    """Raw `bulk_load` of every published N-Triples file into an empty store, from a file
+    written first (not timed): into the default graph (the issue's anchor) and, as N-Quads,
+    into their named graphs (`named_graphs`: what a publish has to write; a named-graph quad is
+    written to six indexes, a default-graph triple to three); and this run's store write again
+    (`publish_replay`: `endpoint.store.publish` of the same files into an empty data
+    directory). The three take turns, `rounds` times, each in a fresh process, and each
+    reports its median run: on this machine one load of the same files varies by up to 30 %
+    from one minute to the next, so a ratio of single runs says little."""
     from endpoint.store import _NQuadsStream
 
     files = [(iri, p) for iri, p in graphs.items() if p.suffix == ".nt"]
-    out: dict[str, Any] = {}
-    for kind, name in (("default", "all.nt"), ("named", "all.nq")):
-        joined = tmp / name
-        with joined.open("wb") as f:
-            if kind == "named":
-                shutil.copyfileobj(io.BufferedReader(_NQuadsStream(files), 1 << 20), f, 1 << 20)
-            else:
-                for _iri, path in files:
-                    with path.open("rb") as src:
-                        shutil.copyfileobj(src, f, 1 << 20)
-        try:
-            out[kind] = _child(_BULK, str(joined), str(tmp))
-        finally:
-            joined.unlink(missing_ok=True)
-    return out["default"] | {"named_graphs": out["named"]}
+    joined = {"default": tmp / "all.nt", "named": tmp / "all.nq"}
+    listing = tmp / "graphs.json"
+    runs: dict[str, list[dict[str, Any]]] = {"default": [], "named": [], "replay": []}
+    try:
+        with joined["named"].open("wb") as f:
+            shutil.copyfileobj(io.BufferedReader(_NQuadsStream(files), 1 << 20), f, 1 << 20)
+        with joined["default"].open("wb") as f:
+            for _iri, path in files:
+                with path.open("rb") as src:
+                    shutil.copyfileobj(src, f, 1 << 20)
+        listing.write_text(json.dumps({k: str(v) for k, v in graphs.items()}), encoding="utf-8")
+        for _ in range(rounds):
+            runs["default"].append(_child(_BULK, str(joined["default"]), str(tmp)))
+            runs["named"].append(_child(_BULK, str(joined["named"]), str(tmp)))
+            runs["replay"].append(_child(_REPLAY, str(listing), str(tmp), run_id))
+    finally:
+        for path in [*joined.values(), listing]:
+            path.unlink(missing_ok=True)
+    return _median_run(runs["default"]) | {
+        "rounds": rounds,
+        "named_graphs": _median_run(runs["named"]),
+        "publish_replay": _median_run(runs["replay"]),
+    }
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -611,6 +649,7 @@ def run(
     skip_naive: bool = False,
     skip_scrapy_bench: bool = False,
     skip_bulk_load: bool = False,
+    bulk_load_rounds: int = 3,
     skip_incremental: bool = False,
     query_runs: int = 5,
     out_dir: Path = RESULTS,
@@ -675,7 +714,7 @@ def run(
             anchors["naive_shacl"] = naive_validation(nt, limit)
         if not skip_bulk_load:
             print("· anchor: raw bulk_load", file=sys.stderr)
-            anchors["bulk_load"] = raw_bulk_load(graphs, root)
+            anchors["bulk_load"] = raw_bulk_load(graphs, root, run_id, bulk_load_rounds)
         result["anchors"] = anchors
 
         if not skip_incremental:
@@ -876,6 +915,11 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
                 s["publish"]["store_triples_per_s"] / named, 3
             )
         out["publish_stage_vs_bulk_load"] = round(s["publish"]["triples_per_s"] / bl, 3)
+        if "publish_replay" in a["bulk_load"]:  # medians of runs taken in turn: the goal's figure
+            replay = a["bulk_load"]["publish_replay"]["triples_per_s"]
+            out["publish_replay_vs_bulk_load"] = round(replay / bl, 3)
+            if "named_graphs" in a["bulk_load"]:
+                out["publish_replay_vs_bulk_load_named"] = round(replay / named, 3)
     return out
 
 
@@ -890,12 +934,12 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
         out["full_100k_ok"] = r["to_serving_s"] < GOALS["full_100k_s"]
     if n >= 1_000_000 * 0.99:
         out["full_1m_ok"] = r["to_serving_s"] < GOALS["full_1m_s"]
-    for key in ("publish_store_vs_bulk_load", "publish_store_vs_bulk_load_named"):
-        ratio = r.get("ratios", {}).get(key)
+    ratios = r.get("ratios", {})
+    for anchor in ("bulk_load", "bulk_load_named"):
+        # the medians of runs taken in turn when measured, else the pipeline's one publish
+        ratio = ratios.get(f"publish_replay_vs_{anchor}", ratios.get(f"publish_store_vs_{anchor}"))
         if ratio is not None:
-            out[key.replace("publish_store_vs_", "publish_vs_") + "_ok"] = (
-                ratio >= GOALS["publish_vs_bulk_load"]
-            )
+            out[f"publish_vs_{anchor}_ok"] = ratio >= GOALS["publish_vs_bulk_load"]
     return out
 
 

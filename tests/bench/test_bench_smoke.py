@@ -18,6 +18,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "bench", "--notices", "200", "--skip-naive"]
     cmd += ["--skip-scrapy-bench", "--skip-incremental", "--query-runs", "2"]
+    cmd += ["--bulk-load-rounds", "2"]
     cmd += ["--work-dir", str(tmp_path), "--out", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,6 +42,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert r["queries"][name]["median_ms"] > 0 and r["queries"][name]["rows"] > 0
     assert r["anchors"]["bulk_load"]["triples_per_s"] > 0
     assert r["ratios"]["publish_store_vs_bulk_load"] > 0
+    # the store write again, in turn with the anchors: the same triples as the run's publish
+    replay = r["anchors"]["bulk_load"]["publish_replay"]
+    assert replay["triples"] == p["triples"] and len(replay["walls_s"]) == 2
+    assert r["ratios"]["publish_replay_vs_bulk_load_named"] > 0
     assert path.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     # the work directory is removed unless --keep
     assert not any(tmp_path.glob("bench-*"))
