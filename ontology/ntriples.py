@@ -9,6 +9,7 @@ nothing invalid can be written, publishing can skip that check (endpoint/store.p
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import quote
 
 from pyoxigraph import NamedNode
@@ -43,6 +44,7 @@ class NotAnIRI(ValueError):
     """A value that no percent-encoding makes an absolute IRI (no scheme, a broken host)."""
 
 
+@lru_cache(maxsize=4096)  # the same predicates and classes ~20 times a notice: checked once
 def iri(value: str) -> str:
     """`<value>` as N-Triples, percent-encoding what the IRI grammar forbids; an IRI that is
     valid already is written unchanged. Raises `NotAnIRI` when no encoding helps."""
