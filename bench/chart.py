@@ -222,8 +222,8 @@ def render(r: dict[str, Any], out: Path) -> Path:
         "publish_store_vs_bulk_load": "store / bulk_load",
         "publish_store_vs_bulk_load_named": "store / bulk_load named",
         "publish_stage_vs_bulk_load": "publish / bulk_load",
-        "publish_replay_vs_bulk_load": "store / bulk_load, medians",
-        "publish_replay_vs_bulk_load_named": "store / named, medians",
+        "publish_replay_vs_bulk_load": "store / bulk_load med",
+        "publish_replay_vs_bulk_load_named": "store / named med",
     }
     for key, v in ratios:
         c.text(20, y + 8, names.get(key, key.replace("_", " ")), 2)
