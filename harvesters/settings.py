@@ -6,6 +6,7 @@ retries with backoff) is on; the sandbox loosens only the throttle, never the re
 """
 
 from gongkai.config import USER_AGENT
+from harvesters.listwalk import AUDIT_EVERY
 
 BOT_NAME = "gongkai"
 SPIDER_MODULES = ["harvesters.spiders"]
@@ -47,7 +48,7 @@ GONGKAI_REVALIDATE = False
 # Each incremental run reads one page in N of a long list again below its top walk, a different
 # one each run (harvesters/listwalk.py): an edit that leaves a notice in place on its list is
 # seen within N runs. 1 reads every list whole every run.
-GONGKAI_LIST_AUDIT_EVERY = 7
+GONGKAI_LIST_AUDIT_EVERY = AUDIT_EVERY  # 7
 GONGKAI_WARC_LEVEL = 1
 
 # Scrapy 2.19's downloader lets every queued request of a slot through at once (asyncio
